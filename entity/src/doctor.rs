@@ -1,0 +1,23 @@
+//! A doctor's public profile; the primary key is the account id.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "doctors")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub account_id: i64,
+    pub name: String,
+    pub title: String,
+    pub department: String,
+    pub hospital: String,
+    /// Comma-separated, kept as text so `search` can match it on every backend.
+    pub specialties: String,
+    pub bio: String,
+    pub accepting_patients: bool,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,10 @@
+//! SeaORM entities, one file per table.
+//!
+//! These are storage types only: they never derive GraphQL types, so adding a
+//! column never widens the public API (see `src/*/types.rs` for what clients see).
+
+pub mod account;
+pub mod doctor;
+pub mod document;
+pub mod patient;
+pub mod session;

@@ -1,0 +1,13 @@
+//! Schema migrations, applied by the server at start (and by `drseek migrate`).
+pub use sea_orm_migration::prelude::*;
+
+mod m20261204_000001_accounts;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261204_000001_accounts::Migration)]
+    }
+}

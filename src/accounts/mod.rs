@@ -1,0 +1,7 @@
+//! Accounts: registration as patient or doctor, login tokens, `me`, profile events.
+pub mod mutation;
+pub mod query;
+pub mod service;
+pub mod subscription;
+pub mod types;
+pub mod validate;

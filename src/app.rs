@@ -1,0 +1,78 @@
+//! Builds the application: stores, migrations, schema and routes, bound to a
+//! port the caller can read before serving (tests bind port 0).
+use std::{future::Future, sync::Arc, time::Duration};
+
+use migration::{Migrator, MigratorTrait};
+use poem::{
+    get,
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    middleware::CatchPanic,
+    EndpointExt, Route, Server,
+};
+
+use crate::{
+    config::Config,
+    http::{graphiql, graphql, health, ws, AppState, SharedState},
+    schema::{self, Services},
+    store::Stores,
+};
+
+pub struct App {
+    acceptor: TcpAcceptor,
+    port: u16,
+    state: SharedState,
+    grace: Duration,
+}
+
+/// Applies pending migrations on the primary.
+pub async fn migrate(stores: &Stores) -> anyhow::Result<()> {
+    Migrator::up(stores.sql.writer(), None).await?;
+    Ok(())
+}
+
+impl App {
+    /// Connects every backend, applies migrations and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let config = Arc::new(config);
+        let stores = Stores::connect(&config).await?;
+        migrate(&stores).await?;
+        stores.sql.spawn_replica_monitor(Duration::from_millis(config.replica_check_ms));
+        let services = Services::new(Arc::clone(&config), stores);
+        let state = Arc::new(AppState { schema: schema::build(services.clone()), services });
+        let acceptor = TcpListener::bind(config.listen).into_acceptor().await?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+            .unwrap_or(config.listen.port());
+        Ok(Self { acceptor, port, state, grace: Duration::from_secs(config.shutdown_grace_secs) })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.state.services
+    }
+
+    /// Serves until `shutdown` completes, then drains for the grace period.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        let config = &self.state.services.config;
+        let mut route = Route::new()
+            .at("/graphql", get(graphql::graphql).post(graphql::graphql))
+            .at("/ws", get(ws::ws))
+            .at("/healthz", get(health::healthz))
+            .at("/readyz", get(health::readyz));
+        if config.graphiql {
+            route = route
+                .at("/", get(graphiql::index))
+                .at("/assets/graphiql/:name", get(graphiql::asset));
+        }
+        let endpoint = route.data(Arc::clone(&self.state)).with(CatchPanic::new());
+        tracing::info!(port = self.port, "drseek serving");
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(endpoint, shutdown, Some(self.grace))
+            .await
+    }
+}

@@ -1,0 +1,136 @@
+//! Settings from `DRSEEK_*` environment variables and CLI flags. Every setting
+//! has an embedded default, so `drseek` starts with none. The value is built
+//! once in `main` and passed down; nothing reads the environment later.
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::Args;
+
+#[derive(Args, Clone, Debug)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "DRSEEK_LISTEN", default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+
+    /// Directory for the embedded database, documents and blobs.
+    #[arg(long, env = "DRSEEK_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Primary SQL database (writes). Default: SQLite in the data directory.
+    /// `mysql://user:pass@host:3306/db` selects MySQL/MariaDB.
+    #[arg(long, env = "DRSEEK_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Read replica of the primary. Default: reads go to the primary.
+    #[arg(long, env = "DRSEEK_REPLICA_URL")]
+    pub replica_url: Option<String>,
+
+    /// Reads fall back to the primary when the replica lags more than this (seconds).
+    #[arg(long, env = "DRSEEK_REPLICA_MAX_LAG_SECS", default_value_t = 5)]
+    pub replica_max_lag_secs: u64,
+
+    /// How long an account's own writes are read from the primary (milliseconds).
+    #[arg(long, env = "DRSEEK_READ_YOUR_WRITES_MS", default_value_t = 3000)]
+    pub read_your_writes_ms: u64,
+
+    /// How often the replica's health and lag are checked (milliseconds).
+    #[arg(long, env = "DRSEEK_REPLICA_CHECK_MS", default_value_t = 1000)]
+    pub replica_check_ms: u64,
+
+    /// Maximum SQL connections per pool.
+    #[arg(long, env = "DRSEEK_SQL_MAX_CONNECTIONS", default_value_t = 20)]
+    pub sql_max_connections: u32,
+
+    /// MongoDB URL for case-history documents. Default: the embedded store.
+    #[arg(long, env = "DRSEEK_MONGODB_URL")]
+    pub mongodb_url: Option<String>,
+
+    /// MongoDB database name.
+    #[arg(long, env = "DRSEEK_MONGODB_DATABASE", default_value = "drseek")]
+    pub mongodb_database: String,
+
+    /// Redis URL for the shared cache and the message bus. Default: in-process.
+    #[arg(long, env = "DRSEEK_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key and channel, so several deployments can share one Redis.
+    #[arg(long, env = "DRSEEK_REDIS_PREFIX", default_value = "drseek")]
+    pub redis_prefix: String,
+
+    /// Lifetime of a login token (hours).
+    #[arg(long, env = "DRSEEK_TOKEN_TTL_HOURS", default_value_t = 720)]
+    pub token_ttl_hours: u64,
+
+    /// Largest accepted HTTP request body for GraphQL (bytes).
+    #[arg(long, env = "DRSEEK_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Deepest accepted GraphQL query.
+    #[arg(long, env = "DRSEEK_MAX_QUERY_DEPTH", default_value_t = 12)]
+    pub max_query_depth: usize,
+
+    /// Highest accepted GraphQL query complexity.
+    #[arg(long, env = "DRSEEK_MAX_QUERY_COMPLEXITY", default_value_t = 2000)]
+    pub max_query_complexity: usize,
+
+    /// Page size when a list query gives no `first`/`last`.
+    #[arg(long, env = "DRSEEK_DEFAULT_PAGE_SIZE", default_value_t = 20)]
+    pub default_page_size: usize,
+
+    /// Largest accepted `first`/`last`.
+    #[arg(long, env = "DRSEEK_MAX_PAGE_SIZE", default_value_t = 100)]
+    pub max_page_size: usize,
+
+    /// A WebSocket must send `connection_init` within this time (milliseconds).
+    #[arg(long, env = "DRSEEK_WS_INIT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub ws_init_timeout_ms: u64,
+
+    /// Serve GraphiQL at `/`.
+    #[arg(long, env = "DRSEEK_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub graphiql: bool,
+
+    /// Allow schema introspection (GraphiQL needs it).
+    #[arg(long, env = "DRSEEK_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+
+    /// Time in-flight requests get to finish on shutdown (seconds).
+    #[arg(long, env = "DRSEEK_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "DRSEEK_LOG_JSON", default_value_t = false, action = clap::ArgAction::Set)]
+    pub log_json: bool,
+}
+
+impl Config {
+    /// All defaults, ignoring the environment: the embedded stack under `data_dir`.
+    pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: Config,
+        }
+        // Parsing no arguments only yields defaults; env vars would leak in,
+        // so every env-backed optional field is reset below.
+        let mut config = <Only as clap::Parser>::try_parse_from(["drseek"])
+            .map(|o| o.config)
+            .unwrap_or_else(|_| unreachable!("defaults always parse"));
+        config.data_dir = data_dir.into();
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.database_url = None;
+        config.replica_url = None;
+        config.mongodb_url = None;
+        config.redis_url = None;
+        config
+    }
+
+    /// The primary's URL, defaulting to SQLite in the data directory.
+    pub fn primary_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("drseek.db").display())
+        })
+    }
+
+    pub fn read_your_writes(&self) -> Duration {
+        Duration::from_millis(self.read_your_writes_ms)
+    }
+}

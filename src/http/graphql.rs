@@ -1,0 +1,221 @@
+//! GraphQL over HTTP, following the GraphQL-over-HTTP spec:
+//! - `POST` with `application/json`; `GET` for queries only (405 for mutations);
+//! - responses as `application/graphql-response+json` when the client accepts
+//!   it (then parse and validation failures are 400), else `application/json`
+//!   (always 200 for a well-formed request);
+//! - a malformed body is 400, an unsupported media type 415, an oversized body 413.
+use async_graphql::{
+    parser::{parse_query, types::OperationType},
+    Request as GqlRequest, Response as GqlResponse, Variables,
+};
+use poem::{
+    handler,
+    http::{header, Method, StatusCode},
+    web::Data,
+    Body, IntoResponse, Request, Response,
+};
+use serde::Deserialize;
+
+use super::SharedState;
+use crate::auth::{self, Viewer};
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const JSON: &str = "application/json";
+
+/// Which response media type the client asked for.
+fn negotiate(req: &Request) -> Option<&'static str> {
+    let Some(accept) = req.header(header::ACCEPT) else { return Some(JSON) };
+    let types: Vec<&str> = accept.split(',').map(|t| t.split(';').next().unwrap_or("").trim()).collect();
+    if types.contains(&GRAPHQL_RESPONSE_JSON) {
+        Some(GRAPHQL_RESPONSE_JSON)
+    } else if types.iter().any(|t| *t == JSON || *t == "*/*" || *t == "application/*") || types.iter().all(|t| t.is_empty()) {
+        Some(JSON)
+    } else {
+        None
+    }
+}
+
+/// A plain-text or JSON error for a request that is not a GraphQL request at all.
+fn reject(status: StatusCode, message: &str, media: &'static str) -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code_for(status) } }] });
+    Response::builder()
+        .status(status)
+        .content_type(media)
+        .body(body.to_string())
+}
+
+fn code_for(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+        _ => "BAD_REQUEST",
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireRequest {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<serde_json::Value>,
+    extensions: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl WireRequest {
+    fn into_request(self, media: &'static str) -> Result<GqlRequest, Response> {
+        let query = self
+            .query
+            .ok_or_else(|| reject(StatusCode::BAD_REQUEST, "the request has no `query`", media))?;
+        let mut request = GqlRequest::new(query);
+        if let Some(name) = self.operation_name {
+            request = request.operation_name(name);
+        }
+        match self.variables {
+            None | Some(serde_json::Value::Null) => {}
+            Some(v @ serde_json::Value::Object(_)) => request = request.variables(Variables::from_json(v)),
+            Some(_) => return Err(reject(StatusCode::BAD_REQUEST, "`variables` must be an object", media)),
+        }
+        if let Some(ext) = self.extensions {
+            for (k, v) in ext {
+                if let Ok(v) = async_graphql::Value::from_json(v) {
+                    request.extensions.insert(k, v);
+                }
+            }
+        }
+        Ok(request)
+    }
+}
+
+/// Whether the named operation in `query` is a mutation (or subscription): not allowed over GET.
+fn is_mutation(query: &str, operation: Option<&str>) -> bool {
+    let Ok(doc) = parse_query(query) else { return false };
+    doc.operations
+        .iter()
+        .find(|(name, _)| match operation {
+            Some(op) => name.map(|n| n.as_str()) == Some(op),
+            None => true,
+        })
+        .is_some_and(|(_, op)| op.node.ty != OperationType::Query)
+}
+
+/// A "request error" in the spec's terms: the request never executed.
+fn is_request_error(response: &GqlResponse) -> bool {
+    !response.errors.is_empty()
+        && response.data == async_graphql::Value::Null
+        && response.errors.iter().all(|e| e.path.is_empty())
+}
+
+async fn read_request(req: &Request, body: Body, state: &SharedState, media: &'static str) -> Result<GqlRequest, Response> {
+    if req.method() == Method::GET {
+        let wire: WireRequest = match req.uri().query() {
+            Some(q) => {
+                #[derive(Deserialize)]
+                #[serde(rename_all = "camelCase")]
+                struct Params {
+                    query: Option<String>,
+                    operation_name: Option<String>,
+                    variables: Option<String>,
+                    extensions: Option<String>,
+                }
+                let p: Params = serde_urlencoded::from_str(q)
+                    .map_err(|_| reject(StatusCode::BAD_REQUEST, "malformed query string", media))?;
+                let json = |s: Option<String>, what: &str| -> Result<Option<serde_json::Value>, Response> {
+                    s.map(|s| serde_json::from_str(&s))
+                        .transpose()
+                        .map_err(|_| reject(StatusCode::BAD_REQUEST, &format!("`{what}` is not valid JSON"), media))
+                };
+                let variables = json(p.variables, "variables")?;
+                let extensions = match json(p.extensions, "extensions")? {
+                    None => None,
+                    Some(serde_json::Value::Object(m)) => Some(m),
+                    Some(_) => return Err(reject(StatusCode::BAD_REQUEST, "`extensions` must be an object", media)),
+                };
+                WireRequest { query: p.query, operation_name: p.operation_name, variables, extensions }
+            }
+            None => return Err(reject(StatusCode::BAD_REQUEST, "the request has no `query`", media)),
+        };
+        if let Some(q) = &wire.query {
+            if is_mutation(q, wire.operation_name.as_deref()) {
+                return Err(Response::builder()
+                    .status(StatusCode::METHOD_NOT_ALLOWED)
+                    .header(header::ALLOW, "POST")
+                    .content_type(media)
+                    .body(
+                        serde_json::json!({"errors": [{"message": "mutations must be sent with POST", "extensions": {"code": "BAD_REQUEST"}}]})
+                            .to_string(),
+                    ));
+            }
+        }
+        return wire.into_request(media);
+    }
+    let content_type = req.header(header::CONTENT_TYPE).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence != JSON {
+        return Err(reject(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the request as application/json",
+            media,
+        ));
+    }
+    let limit = state.services.config.max_body_bytes;
+    let too_large = || reject(StatusCode::PAYLOAD_TOO_LARGE, &format!("the request body is larger than {limit} bytes"), media);
+    if req
+        .header(header::CONTENT_LENGTH)
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > limit)
+    {
+        return Err(too_large());
+    }
+    let bytes = match body.into_bytes_limit(limit).await {
+        Ok(b) => b,
+        Err(poem::error::ReadBodyError::PayloadTooLarge) => return Err(too_large()),
+        Err(_) => return Err(reject(StatusCode::BAD_REQUEST, "could not read the request body", media)),
+    };
+    let wire: WireRequest = serde_json::from_slice(&bytes)
+        .map_err(|e| reject(StatusCode::BAD_REQUEST, &format!("the body is not a valid GraphQL request: {e}"), media))?;
+    wire.into_request(media)
+}
+
+#[handler]
+pub async fn graphql(req: &Request, body: Body, Data(state): Data<&SharedState>) -> Response {
+    let Some(media) = negotiate(req) else {
+        return Response::builder()
+            .status(StatusCode::NOT_ACCEPTABLE)
+            .body(format!("accept {GRAPHQL_RESPONSE_JSON} or {JSON}"));
+    };
+    let request = match read_request(req, body, state, media).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let token = req.header(header::AUTHORIZATION).and_then(auth::bearer);
+    let viewer: Viewer = state.services.accounts.authenticate(token).await;
+    let response = state.schema.execute(request.data(viewer)).await;
+    let status = if media == GRAPHQL_RESPONSE_JSON && is_request_error(&response) {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    match serde_json::to_string(&response) {
+        Ok(body) => Response::builder()
+            .status(status)
+            .content_type(media)
+            .header(header::CACHE_CONTROL, "no-store")
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "could not serialise a response");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mutation_detection() {
+        assert!(is_mutation("mutation { logout }", None));
+        assert!(!is_mutation("{ me { id } }", None));
+        assert!(is_mutation("query A { me { id } } mutation B { logout }", Some("B")));
+        assert!(!is_mutation("query A { me { id } } mutation B { logout }", Some("A")));
+    }
+}

@@ -1,0 +1,29 @@
+//! drseek: the server behind a doctor–patient app.
+//!
+//! One GraphQL schema (async-graphql on poem) over relational data (SeaORM on a
+//! MySQL primary and replica, or SQLite), schemaless case history (MongoDB, or
+//! JSON rows in SQL), a cache and an event bus (Redis, or in-process).
+//!
+//! Map of the crate:
+//! - [`config`]: settings from env and flags, all with embedded defaults;
+//! - [`app`]: builds stores, schema and routes, binds the port;
+//! - [`schema`]: the merged GraphQL roots and the services resolvers call;
+//! - [`http`]: GraphQL over HTTP and WebSocket, GraphiQL, health;
+//! - [`auth`]: the [`auth::Viewer`] of a request, token helpers;
+//! - [`error`]: [`error::AppError`], the stable `extensions.code`s;
+//! - [`pagination`]: page sizes and keyset cursors;
+//! - [`store`]: one trait per storage concern, real and embedded implementations;
+//! - domains, each with `types`, `query`, `mutation`, `service`:
+//!   [`accounts`], [`directory`];
+//! - [`seed`]: demo data for newcomers.
+pub mod accounts;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod directory;
+pub mod error;
+pub mod http;
+pub mod pagination;
+pub mod schema;
+pub mod seed;
+pub mod store;

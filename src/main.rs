@@ -1,0 +1,91 @@
+//! `drseek`: config → telemetry → App::build → run.
+use clap::{Parser, Subcommand};
+use drseek::{app::App, config::Config, schema, seed, store::Stores};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "drseek", version, about = "The drseek GraphQL server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL) and exit.
+    ExportSchema,
+    /// Insert demo doctors and patients (all with password `drseek-demo-1`).
+    Seed {
+        #[arg(long, default_value_t = 60)]
+        doctors: usize,
+        #[arg(long, default_value_t = 200)]
+        patients: usize,
+    },
+}
+
+fn telemetry(config: &Config) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,mongodb=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: draining requests");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = cli.config;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::ExportSchema => {
+            print!("{}", schema::sdl());
+        }
+        Command::Migrate => {
+            telemetry(&config);
+            let stores = Stores::connect(&config).await?;
+            drseek::app::migrate(&stores).await?;
+            tracing::info!("migrations applied");
+        }
+        Command::Seed { doctors, patients } => {
+            telemetry(&config);
+            let stores = Stores::connect(&config).await?;
+            drseek::app::migrate(&stores).await?;
+            let n = seed::seed(&stores, doctors, patients).await?;
+            tracing::info!(accounts = n, password = seed::DEMO_PASSWORD, "demo data seeded");
+        }
+        Command::Serve => {
+            telemetry(&config);
+            let app = App::build(config).await?;
+            app.run_until(shutdown_signal()).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! The one GraphQL schema: every domain's query, mutation and subscription
+//! root merged, plus the services resolvers call. Building it never connects
+//! to anything; [`sdl`] needs no backend at all.
+use std::sync::Arc;
+
+use async_graphql::{
+    Context, MergedObject, MergedSubscription, Schema, SchemaBuilder,
+};
+
+use crate::{
+    accounts::{mutation::AccountsMutation, query::AccountsQuery, service::AccountsService, subscription::AccountsSubscription},
+    config::Config,
+    directory::{mutation::DirectoryMutation, query::DirectoryQuery, service::DirectoryService},
+    error::{AppError, AppResult},
+    store::Stores,
+};
+
+#[derive(MergedObject, Default)]
+pub struct Query(AccountsQuery, DirectoryQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(AccountsMutation, DirectoryMutation);
+
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(AccountsSubscription);
+
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
+
+/// The domain services, shared by every request.
+#[derive(Clone)]
+pub struct Services {
+    pub config: Arc<Config>,
+    pub stores: Stores,
+    pub accounts: AccountsService,
+    pub directory: DirectoryService,
+}
+
+impl Services {
+    pub fn new(config: Arc<Config>, stores: Stores) -> Self {
+        let accounts = AccountsService::new(stores.clone(), &config);
+        let directory = DirectoryService::new(stores.clone(), accounts.clone(), &config);
+        Self { config, stores, accounts, directory }
+    }
+}
+
+/// The services in a resolver's context.
+pub fn services<'a>(ctx: &Context<'a>) -> AppResult<&'a Services> {
+    ctx.data::<Services>()
+        .map_err(|_| AppError::internal(anyhow::anyhow!("schema built without services")))
+}
+
+fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query::default(), Mutation::default(), Subscription::default())
+}
+
+/// The executable schema with limits from the config.
+pub fn build(services: Services) -> AppSchema {
+    let config = Arc::clone(&services.config);
+    let mut b = builder()
+        .data(services)
+        .limit_depth(config.max_query_depth)
+        .limit_complexity(config.max_query_complexity)
+        .limit_recursive_depth(64);
+    if !config.introspection {
+        b = b.disable_introspection();
+    }
+    b.finish()
+}
+
+/// The SDL of the schema, as stored in `schema.graphql`.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}

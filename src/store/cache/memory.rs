@@ -1,0 +1,68 @@
+//! In-process cache: a bounded map with per-entry expiry.
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use super::Cache;
+
+pub struct MemoryCache {
+    entries: Mutex<HashMap<String, (Vec<u8>, Instant)>>,
+    /// Upper bound on entries; past it expired entries go first, then everything.
+    capacity: usize,
+}
+
+impl MemoryCache {
+    pub fn new(capacity: usize) -> Self {
+        Self { entries: Mutex::default(), capacity }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Vec<u8>, Instant)>> {
+        // A panic while holding the lock cannot leave the map inconsistent.
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[async_trait::async_trait]
+impl Cache for MemoryCache {
+    async fn get_many(&self, keys: &[String]) -> anyhow::Result<Vec<Option<Vec<u8>>>> {
+        let now = Instant::now();
+        let map = self.lock();
+        Ok(keys
+            .iter()
+            .map(|k| map.get(k).filter(|(_, exp)| *exp > now).map(|(v, _)| v.clone()))
+            .collect())
+    }
+
+    async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Duration) -> anyhow::Result<()> {
+        let now = Instant::now();
+        let mut map = self.lock();
+        if map.len() + entries.len() > self.capacity {
+            map.retain(|_, (_, exp)| *exp > now);
+            if map.len() + entries.len() > self.capacity {
+                map.clear();
+            }
+        }
+        for (k, v) in entries {
+            map.insert(k.clone(), (v.clone(), now + ttl));
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, keys: &[String]) -> anyhow::Result<()> {
+        let mut map = self.lock();
+        for k in keys {
+            map.remove(k);
+        }
+        Ok(())
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+}

@@ -1,0 +1,17 @@
+//! A shared key/value cache for loaders: Redis in production, in-process by default.
+//! Values are opaque bytes; the caller versions its layout in the key.
+pub mod memory;
+pub mod redis;
+
+use std::time::Duration;
+
+#[async_trait::async_trait]
+pub trait Cache: Send + Sync {
+    /// One answer per key, in order; `None` for a miss.
+    async fn get_many(&self, keys: &[String]) -> anyhow::Result<Vec<Option<Vec<u8>>>>;
+    async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Duration) -> anyhow::Result<()>;
+    async fn delete(&self, keys: &[String]) -> anyhow::Result<()>;
+    async fn ping(&self) -> anyhow::Result<()>;
+    /// `redis` or `memory`, for `/readyz`.
+    fn kind(&self) -> &'static str;
+}

@@ -36,16 +36,26 @@ impl App {
         let config = Arc::new(config);
         let stores = Stores::connect(&config).await?;
         migrate(&stores).await?;
-        stores.sql.spawn_replica_monitor(Duration::from_millis(config.replica_check_ms));
+        stores
+            .sql
+            .spawn_replica_monitor(Duration::from_millis(config.replica_check_ms));
         let services = Services::new(Arc::clone(&config), stores);
-        let state = Arc::new(AppState { schema: schema::build(services.clone()), services });
+        let state = Arc::new(AppState {
+            schema: schema::build(services.clone()),
+            services,
+        });
         let acceptor = TcpListener::bind(config.listen).into_acceptor().await?;
         let port = acceptor
             .local_addr()
             .first()
             .and_then(|a| a.as_socket_addr().map(|s| s.port()))
             .unwrap_or(config.listen.port());
-        Ok(Self { acceptor, port, state, grace: Duration::from_secs(config.shutdown_grace_secs) })
+        Ok(Self {
+            acceptor,
+            port,
+            state,
+            grace: Duration::from_secs(config.shutdown_grace_secs),
+        })
     }
 
     pub fn port(&self) -> u16 {

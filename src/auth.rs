@@ -29,7 +29,12 @@ pub struct Session {
 
 impl Session {
     pub fn new(account_id: AccountId, role: Role, session_id: i64, wrote_recently: bool) -> Self {
-        Self { account_id, role, session_id, wrote_recently: AtomicBool::new(wrote_recently) }
+        Self {
+            account_id,
+            role,
+            session_id,
+            wrote_recently: AtomicBool::new(wrote_recently),
+        }
     }
 
     pub fn wrote_recently(&self) -> bool {
@@ -84,13 +89,20 @@ const TOKEN_PREFIX: &str = "dsk_";
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
-    format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
 }
 
 /// What is stored for a token: its SHA-256, hex. `None` for a string that is no token.
 pub fn token_hash(token: &str) -> Option<String> {
     let body = token.strip_prefix(TOKEN_PREFIX)?;
-    if body.len() != 43 || !body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if body.len() != 43
+        || !body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return None;
     }
     let digest = Sha256::digest(token.as_bytes());

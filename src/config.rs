@@ -126,7 +126,10 @@ impl Config {
     /// The primary's URL, defaulting to SQLite in the data directory.
     pub fn primary_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}?mode=rwc", self.data_dir.join("drseek.db").display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("drseek.db").display()
+            )
         })
     }
 

@@ -69,9 +69,10 @@ impl AppError {
     pub fn message(&self) -> String {
         match self {
             Self::Unauthenticated => "a valid login token is required".into(),
-            Self::Forbidden(m) | Self::BadInput(m) | Self::Conflict(m) | Self::PayloadTooLarge(m) => {
-                m.clone()
-            }
+            Self::Forbidden(m)
+            | Self::BadInput(m)
+            | Self::Conflict(m)
+            | Self::PayloadTooLarge(m) => m.clone(),
             Self::NotFound => "not found".into(),
             Self::RateLimited { retry_after_secs } => {
                 format!("too many requests; retry in {retry_after_secs} s")
@@ -94,7 +95,9 @@ impl fmt::Debug for AppError {
 impl From<AppError> for async_graphql::Error {
     fn from(err: AppError) -> Self {
         match &err {
-            AppError::Internal(cause) => tracing::error!(error = %format!("{cause:#}"), "internal error"),
+            AppError::Internal(cause) => {
+                tracing::error!(error = %format!("{cause:#}"), "internal error")
+            }
             AppError::Unavailable(cause) => {
                 tracing::warn!(error = %format!("{cause:#}"), "backend unavailable")
             }
@@ -143,7 +146,9 @@ mod tests {
             AppError::NotFound,
             AppError::bad_input(""),
             AppError::Conflict(String::new()),
-            AppError::RateLimited { retry_after_secs: 1 },
+            AppError::RateLimited {
+                retry_after_secs: 1,
+            },
             AppError::PayloadTooLarge(String::new()),
             AppError::Unavailable(anyhow::anyhow!("x")),
             AppError::internal(anyhow::anyhow!("x")),
@@ -154,7 +159,8 @@ mod tests {
 
     #[test]
     fn internal_detail_never_reaches_the_client() {
-        let err: async_graphql::Error = AppError::internal(anyhow::anyhow!("password=hunter2")).into();
+        let err: async_graphql::Error =
+            AppError::internal(anyhow::anyhow!("password=hunter2")).into();
         assert_eq!(err.message, "internal error");
         let ext = format!("{:?}", err.extensions);
         assert!(!ext.contains("hunter2"));

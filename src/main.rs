@@ -32,7 +32,9 @@ enum Command {
 fn telemetry(config: &Config) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,mongodb=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if config.log_json {
         builder.json().init();
     } else {
@@ -79,7 +81,11 @@ async fn main() -> anyhow::Result<()> {
             let stores = Stores::connect(&config).await?;
             drseek::app::migrate(&stores).await?;
             let n = seed::seed(&stores, doctors, patients).await?;
-            tracing::info!(accounts = n, password = seed::DEMO_PASSWORD, "demo data seeded");
+            tracing::info!(
+                accounts = n,
+                password = seed::DEMO_PASSWORD,
+                "demo data seeded"
+            );
         }
         Command::Serve => {
             telemetry(&config);

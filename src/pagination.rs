@@ -11,7 +11,9 @@ pub fn page_size(first: Option<i32>, default: usize, max: usize) -> AppResult<u6
     match first {
         None => Ok(default as u64),
         Some(n) if n < 0 => Err(AppError::bad_input("`first` must not be negative")),
-        Some(n) if n as usize > max => Err(AppError::bad_input(format!("`first` must be at most {max}"))),
+        Some(n) if n as usize > max => Err(AppError::bad_input(format!(
+            "`first` must be at most {max}"
+        ))),
         Some(n) => Ok(n as u64),
     }
 }
@@ -24,9 +26,14 @@ pub fn encode_cursor(kind: &str, key: &str) -> String {
 /// The key inside a cursor made by [`encode_cursor`] for the same `kind`.
 pub fn decode_cursor(kind: &str, cursor: &str) -> AppResult<String> {
     let bad = || AppError::bad_input("malformed cursor: pass back a cursor this list returned");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let key = text.strip_prefix(kind).and_then(|r| r.strip_prefix(':')).ok_or_else(bad)?;
+    let key = text
+        .strip_prefix(kind)
+        .and_then(|r| r.strip_prefix(':'))
+        .ok_or_else(bad)?;
     Ok(key.to_owned())
 }
 

@@ -3,12 +3,13 @@
 //! to anything; [`sdl`] needs no backend at all.
 use std::sync::Arc;
 
-use async_graphql::{
-    Context, MergedObject, MergedSubscription, Schema, SchemaBuilder,
-};
+use async_graphql::{Context, MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 use crate::{
-    accounts::{mutation::AccountsMutation, query::AccountsQuery, service::AccountsService, subscription::AccountsSubscription},
+    accounts::{
+        mutation::AccountsMutation, query::AccountsQuery, service::AccountsService,
+        subscription::AccountsSubscription,
+    },
     config::Config,
     directory::{mutation::DirectoryMutation, query::DirectoryQuery, service::DirectoryService},
     error::{AppError, AppResult},
@@ -39,7 +40,12 @@ impl Services {
     pub fn new(config: Arc<Config>, stores: Stores) -> Self {
         let accounts = AccountsService::new(stores.clone(), &config);
         let directory = DirectoryService::new(stores.clone(), accounts.clone(), &config);
-        Self { config, stores, accounts, directory }
+        Self {
+            config,
+            stores,
+            accounts,
+            directory,
+        }
     }
 }
 
@@ -50,7 +56,11 @@ pub fn services<'a>(ctx: &Context<'a>) -> AppResult<&'a Services> {
 }
 
 fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
-    Schema::build(Query::default(), Mutation::default(), Subscription::default())
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
 }
 
 /// The executable schema with limits from the config.

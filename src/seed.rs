@@ -9,14 +9,26 @@ use crate::store::Stores;
 pub const DEMO_PASSWORD: &str = "drseek-demo-1";
 
 const DEPARTMENTS: &[(&str, &[&str])] = &[
-    ("Cardiology", &["hypertension", "arrhythmia", "heart failure"]),
+    (
+        "Cardiology",
+        &["hypertension", "arrhythmia", "heart failure"],
+    ),
     ("Dermatology", &["eczema", "psoriasis", "acne"]),
     ("Endocrinology", &["diabetes", "thyroid disorders"]),
     ("Gastroenterology", &["IBD", "hepatology", "endoscopy"]),
     ("Neurology", &["epilepsy", "stroke", "migraine"]),
-    ("Oncology", &["breast cancer", "lung cancer", "chemotherapy"]),
-    ("Orthopedics", &["sports injuries", "spine", "joint replacement"]),
-    ("Pediatrics", &["neonatology", "childhood asthma", "vaccination"]),
+    (
+        "Oncology",
+        &["breast cancer", "lung cancer", "chemotherapy"],
+    ),
+    (
+        "Orthopedics",
+        &["sports injuries", "spine", "joint replacement"],
+    ),
+    (
+        "Pediatrics",
+        &["neonatology", "childhood asthma", "vaccination"],
+    ),
     ("Psychiatry", &["depression", "anxiety", "sleep disorders"]),
     ("Respiratory Medicine", &["asthma", "COPD", "sleep apnea"]),
 ];
@@ -27,12 +39,27 @@ const HOSPITALS: &[&str] = &[
     "Northgate Children's Hospital",
     "Harbor City Clinic",
 ];
-const TITLES: &[&str] = &["Resident", "Attending Physician", "Associate Chief Physician", "Chief Physician"];
-const GIVEN: &[&str] = &["Wei", "Anna", "Omar", "Li", "Sofia", "Kenji", "Maria", "David", "Amara", "Lucas", "Mei", "Noah", "Priya", "Elena", "Jun", "Fatima"];
-const FAMILY: &[&str] = &["Zhang", "Smith", "Haddad", "Wang", "Rossi", "Tanaka", "Garcia", "Cohen", "Okafor", "Martin", "Chen", "Brown", "Patel", "Ivanova", "Liu", "Khan"];
+const TITLES: &[&str] = &[
+    "Resident",
+    "Attending Physician",
+    "Associate Chief Physician",
+    "Chief Physician",
+];
+const GIVEN: &[&str] = &[
+    "Wei", "Anna", "Omar", "Li", "Sofia", "Kenji", "Maria", "David", "Amara", "Lucas", "Mei",
+    "Noah", "Priya", "Elena", "Jun", "Fatima",
+];
+const FAMILY: &[&str] = &[
+    "Zhang", "Smith", "Haddad", "Wang", "Rossi", "Tanaka", "Garcia", "Cohen", "Okafor", "Martin",
+    "Chen", "Brown", "Patel", "Ivanova", "Liu", "Khan",
+];
 
 fn name(i: usize) -> String {
-    format!("{} {}", GIVEN[i % GIVEN.len()], FAMILY[(i / GIVEN.len() + i) % FAMILY.len()])
+    format!(
+        "{} {}",
+        GIVEN[i % GIVEN.len()],
+        FAMILY[(i / GIVEN.len() + i) % FAMILY.len()]
+    )
 }
 
 pub fn doctor_login(i: usize) -> String {
@@ -57,7 +84,10 @@ pub async fn seed(stores: &Stores, doctors: usize, patients: usize) -> anyhow::R
         return Ok(0);
     }
     let hash = tokio::task::spawn_blocking(|| {
-        use argon2::{password_hash::{rand_core::OsRng, PasswordHasher, SaltString}, Argon2};
+        use argon2::{
+            password_hash::{rand_core::OsRng, PasswordHasher, SaltString},
+            Argon2,
+        };
         Argon2::default()
             .hash_password(DEMO_PASSWORD.as_bytes(), &SaltString::generate(&mut OsRng))
             .map(|h| h.to_string())
@@ -84,7 +114,10 @@ pub async fn seed(stores: &Stores, doctors: usize, patients: usize) -> anyhow::R
             department: Set(department.into()),
             hospital: Set(HOSPITALS[i % HOSPITALS.len()].into()),
             specialties: Set(specialties.join(",")),
-            bio: Set(format!("{department} specialist with {} years of practice.", 3 + i % 25)),
+            bio: Set(format!(
+                "{department} specialist with {} years of practice.",
+                3 + i % 25
+            )),
             accepting_patients: Set(i % 7 != 0),
             updated_at: Set(now),
         })
@@ -105,7 +138,11 @@ pub async fn seed(stores: &Stores, doctors: usize, patients: usize) -> anyhow::R
             account_id: Set(a.last_insert_id),
             name: Set(name(i * 7 + 3)),
             gender: Set(Some(["female", "male", "other"][i % 3].into())),
-            birth_date: Set(NaiveDate::from_ymd_opt(1940 + (i % 80) as i32, 1 + (i % 12) as u32, 1 + (i % 28) as u32)),
+            birth_date: Set(NaiveDate::from_ymd_opt(
+                1940 + (i % 80) as i32,
+                1 + (i % 12) as u32,
+                1 + (i % 28) as u32,
+            )),
             phone: Set(Some(format!("+1555{:07}", i))),
             updated_at: Set(now),
         })

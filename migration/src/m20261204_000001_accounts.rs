@@ -77,7 +77,10 @@ fn text<T: IntoIden>(col: T, len: u32) -> ColumnDef {
 }
 
 fn timestamp<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col).timestamp_with_time_zone().not_null().to_owned()
+    ColumnDef::new(col)
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
 }
 
 #[async_trait::async_trait]
@@ -106,7 +109,11 @@ impl MigrationTrait for Migration {
                     .col(text(Sessions::TokenHash, 64).unique_key().to_owned())
                     .col(timestamp(Sessions::CreatedAt))
                     .col(timestamp(Sessions::ExpiresAt))
-                    .col(ColumnDef::new(Sessions::RevokedAt).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(Sessions::RevokedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .from(Sessions::Table, Sessions::AccountId)
@@ -128,7 +135,11 @@ impl MigrationTrait for Migration {
                     .col(text(Doctors::Hospital, 200))
                     .col(text(Doctors::Specialties, 500))
                     .col(ColumnDef::new(Doctors::Bio).text().not_null())
-                    .col(ColumnDef::new(Doctors::AcceptingPatients).boolean().not_null())
+                    .col(
+                        ColumnDef::new(Doctors::AcceptingPatients)
+                            .boolean()
+                            .not_null(),
+                    )
                     .col(timestamp(Doctors::UpdatedAt))
                     .foreign_key(
                         ForeignKey::create()
@@ -181,7 +192,11 @@ impl MigrationTrait for Migration {
                     .if_not_exists()
                     .col(text(Documents::Collection, 64))
                     .col(text(Documents::Id, 64))
-                    .col(ColumnDef::new(Documents::Body).custom(Alias::new("LONGTEXT")).not_null())
+                    .col(
+                        ColumnDef::new(Documents::Body)
+                            .custom(Alias::new("LONGTEXT"))
+                            .not_null(),
+                    )
                     .col(timestamp(Documents::UpdatedAt))
                     .primary_key(
                         Index::create()

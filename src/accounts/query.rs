@@ -12,7 +12,10 @@ impl AccountsQuery {
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Account>> {
         let viewer = Viewer::from_ctx(ctx);
         let session = viewer.require()?;
-        let account = services(ctx)?.accounts.account(&viewer, session.account_id).await?;
+        let account = services(ctx)?
+            .accounts
+            .account(&viewer, session.account_id)
+            .await?;
         Ok(Some(account.ok_or(AppError::Unauthenticated)?))
     }
 }

@@ -16,7 +16,10 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    types::{Account, AccountEvent, AccountEventKind, AccountId, AuthPayload, RegisterDoctorInput, RegisterPatientInput, Role},
+    types::{
+        Account, AccountEvent, AccountEventKind, AccountId, AuthPayload, RegisterDoctorInput,
+        RegisterPatientInput, Role,
+    },
     validate::{self, Login},
 };
 use crate::{
@@ -85,13 +88,19 @@ fn hash_password(password: &str) -> AppResult<String> {
 
 fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
 /// Argon2 is deliberately slow: keep it off the async workers.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
-    tokio::task::spawn_blocking(f).await.map_err(AppError::internal)
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(AppError::internal)
 }
 
 impl AccountsService {
@@ -107,7 +116,11 @@ impl AccountsService {
         let login = Login::parse(&input.login)?;
         validate::password(&input.password)?;
         let name = validate::required_text("name", &input.name, 100)?;
-        let gender = input.gender.as_deref().map(|g| validate::optional_text("gender", g, 32)).transpose()?;
+        let gender = input
+            .gender
+            .as_deref()
+            .map(|g| validate::optional_text("gender", g, 32))
+            .transpose()?;
         let birth_date = input.birth_date.map(validate::birth_date).transpose()?;
         let phone = input
             .phone
@@ -142,7 +155,11 @@ impl AccountsService {
             account_id: Set(0),
             name: Set(validate::required_text("name", &input.name, 100)?),
             title: Set(validate::required_text("title", &input.title, 100)?),
-            department: Set(validate::required_text("department", &input.department, 100)?),
+            department: Set(validate::required_text(
+                "department",
+                &input.department,
+                100,
+            )?),
             hospital: Set(validate::required_text("hospital", &input.hospital, 200)?),
             specialties: Set(validate::specialties(&input.specialties)?),
             bio: Set(validate::optional_text("bio", &input.bio, 4000)?),
@@ -162,13 +179,20 @@ impl AccountsService {
     }
 
     /// Inserts the account, its profile (by `profile`) and a first session in one transaction.
-    async fn register<F>(&self, login: Login, role: Role, password_hash: String, profile: F) -> AppResult<AuthPayload>
+    async fn register<F>(
+        &self,
+        login: Login,
+        role: Role,
+        password_hash: String,
+        profile: F,
+    ) -> AppResult<AuthPayload>
     where
         F: for<'t> FnOnce(
                 &'t DatabaseTransaction,
                 i64,
-            ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sea_orm::DbErr>> + Send + 't>>
-            + Send,
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<(), sea_orm::DbErr>> + Send + 't>,
+            > + Send,
     {
         let txn = self.stores.sql.writer().begin().await?;
         let inserted = account::ActiveModel {
@@ -183,23 +207,39 @@ impl AccountsService {
         let account = match inserted {
             Ok(a) => a,
             Err(e) if is_unique_violation(&e) => {
-                return Err(AppError::Conflict("an account with this login already exists".into()))
+                return Err(AppError::Conflict(
+                    "an account with this login already exists".into(),
+                ))
             }
             Err(e) => return Err(e.into()),
         };
         profile(&txn, account.id).await?;
         let (token, expires_at) = self.insert_session(&txn, account.id).await?;
         txn.commit().await?;
-        tracing::info!(account = account.id, role = role.as_str(), "account registered");
+        tracing::info!(
+            account = account.id,
+            role = role.as_str(),
+            "account registered"
+        );
         self.note_write(AccountId(account.id)).await;
-        Ok(AuthPayload { token, expires_at, account: account.into() })
+        Ok(AuthPayload {
+            token,
+            expires_at,
+            account: account.into(),
+        })
     }
 
-    async fn insert_session<C: sea_orm::ConnectionTrait>(&self, db: &C, account_id: i64) -> AppResult<(String, DateTime<Utc>)> {
+    async fn insert_session<C: sea_orm::ConnectionTrait>(
+        &self,
+        db: &C,
+        account_id: i64,
+    ) -> AppResult<(String, DateTime<Utc>)> {
         let token = auth::new_token();
-        let hash = auth::token_hash(&token).ok_or_else(|| AppError::internal(anyhow::anyhow!("fresh token does not hash")))?;
+        let hash = auth::token_hash(&token)
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("fresh token does not hash")))?;
         let now = Utc::now();
-        let expires_at = now + chrono::Duration::from_std(self.token_ttl).unwrap_or(chrono::Duration::days(30));
+        let expires_at =
+            now + chrono::Duration::from_std(self.token_ttl).unwrap_or(chrono::Duration::days(30));
         session::ActiveModel {
             account_id: Set(account_id),
             token_hash: Set(hash),
@@ -225,7 +265,10 @@ impl AccountsService {
             .filter(account::Column::Login.eq(login.as_str()))
             .one(&self.stores.sql.reader(true))
             .await?;
-        let hash = found.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| dummy_hash().to_owned());
+        let hash = found
+            .as_ref()
+            .map(|a| a.password_hash.clone())
+            .unwrap_or_else(|| dummy_hash().to_owned());
         let p = password.to_owned();
         let ok = blocking(move || verify_password(&p, &hash)).await?;
         let account = match found {
@@ -235,15 +278,23 @@ impl AccountsService {
                 return Err(invalid());
             }
         };
-        let (token, expires_at) = self.insert_session(self.stores.sql.writer(), account.id).await?;
+        let (token, expires_at) = self
+            .insert_session(self.stores.sql.writer(), account.id)
+            .await?;
         self.note_write(AccountId(account.id)).await;
-        Ok(AuthPayload { token, expires_at, account: account.into() })
+        Ok(AuthPayload {
+            token,
+            expires_at,
+            account: account.into(),
+        })
     }
 
     /// Revokes the viewer's current token.
     pub async fn logout(&self, viewer: &Viewer) -> AppResult<bool> {
         let session = viewer.require()?;
-        let row = session::Entity::find_by_id(session.session_id).one(self.stores.sql.writer()).await?;
+        let row = session::Entity::find_by_id(session.session_id)
+            .one(self.stores.sql.writer())
+            .await?;
         let Some(row) = row else { return Ok(false) };
         let hash = row.token_hash.clone();
         let mut active: session::ActiveModel = row.into();
@@ -252,7 +303,8 @@ impl AccountsService {
         if let Err(e) = self.stores.cache.delete(&[session_key(&hash)]).await {
             tracing::warn!(error = %e, "could not drop a revoked session from the cache");
         }
-        self.publish(session.account_id, AccountEventKind::SessionRevoked).await;
+        self.publish(session.account_id, AccountEventKind::SessionRevoked)
+            .await;
         Ok(true)
     }
 
@@ -260,8 +312,12 @@ impl AccountsService {
     /// marker in the same round trip), then the replica, then the primary
     /// (a token issued a moment ago may not have replicated yet).
     pub async fn authenticate(&self, token: Option<&str>) -> Viewer {
-        let Some(token) = token else { return Viewer::Anonymous };
-        let Some(hash) = auth::token_hash(token) else { return Viewer::Rejected };
+        let Some(token) = token else {
+            return Viewer::Anonymous;
+        };
+        let Some(hash) = auth::token_hash(token) else {
+            return Viewer::Rejected;
+        };
         match self.lookup_session(&hash).await {
             Ok(Some(viewer)) => viewer,
             Ok(None) => Viewer::Rejected,
@@ -274,10 +330,15 @@ impl AccountsService {
 
     async fn lookup_session(&self, hash: &str) -> AppResult<Option<Viewer>> {
         let key = session_key(hash);
-        let cached = self.stores.cache.get_many(std::slice::from_ref(&key)).await.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "cache unavailable for sessions");
-            vec![None]
-        });
+        let cached = self
+            .stores
+            .cache
+            .get_many(std::slice::from_ref(&key))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cache unavailable for sessions");
+                vec![None]
+            });
         let now = Utc::now();
         let hit = cached
             .into_iter()
@@ -296,10 +357,15 @@ impl AccountsService {
                 if row.revoked_at.is_some() || row.expires_at <= now {
                     return Ok(None);
                 }
-                let account = account::Entity::find_by_id(row.account_id).one(&self.stores.sql.reader(false)).await?;
+                let account = account::Entity::find_by_id(row.account_id)
+                    .one(&self.stores.sql.reader(false))
+                    .await?;
                 let account = match account {
                     Some(a) => a,
-                    None => match account::Entity::find_by_id(row.account_id).one(self.stores.sql.writer()).await? {
+                    None => match account::Entity::find_by_id(row.account_id)
+                        .one(self.stores.sql.writer())
+                        .await?
+                    {
                         Some(a) => a,
                         None => return Ok(None),
                     },
@@ -311,7 +377,11 @@ impl AccountsService {
                     expires_at: row.expires_at,
                 };
                 if let Ok(bytes) = serde_json::to_vec(&s) {
-                    let _ = self.stores.cache.set_many(&[(key, bytes)], SESSION_CACHE_TTL).await;
+                    let _ = self
+                        .stores
+                        .cache
+                        .set_many(&[(key, bytes)], SESSION_CACHE_TTL)
+                        .await;
                 }
                 s
             }
@@ -327,7 +397,12 @@ impl AccountsService {
             .await
             .map(|v| v.first().is_some_and(Option::is_some))
             .unwrap_or(true);
-        Ok(Some(Viewer::Account(std::sync::Arc::new(Session::new(id, session.role, session.session_id, wrote)))))
+        Ok(Some(Viewer::Account(std::sync::Arc::new(Session::new(
+            id,
+            session.role,
+            session.session_id,
+            wrote,
+        )))))
     }
 
     /// Records that `account` just wrote: its reads go to the primary for the
@@ -357,9 +432,19 @@ impl AccountsService {
     }
 
     pub async fn publish(&self, account: AccountId, kind: AccountEventKind) {
-        let event = AccountEvent { kind, at: Utc::now() };
-        let Ok(bytes) = serde_json::to_vec(&event) else { return };
-        if let Err(e) = self.stores.bus.publish(&account_topic(account), &bytes).await {
+        let event = AccountEvent {
+            kind,
+            at: Utc::now(),
+        };
+        let Ok(bytes) = serde_json::to_vec(&event) else {
+            return;
+        };
+        if let Err(e) = self
+            .stores
+            .bus
+            .publish(&account_topic(account), &bytes)
+            .await
+        {
             tracing::warn!(error = %e, "could not publish an account event");
         }
     }

@@ -11,7 +11,10 @@ pub struct AccountsSubscription;
 #[Subscription]
 impl AccountsSubscription {
     /// Changes to the viewer's own account, from any device or instance.
-    async fn account_events(&self, ctx: &Context<'_>) -> async_graphql::Result<impl Stream<Item = AccountEvent>> {
+    async fn account_events(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = AccountEvent>> {
         let viewer = Viewer::from_ctx(ctx);
         let account = viewer.require()?.account_id;
         let mut rx = services(ctx)?.stores.bus.subscribe(&account_topic(account));

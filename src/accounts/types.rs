@@ -48,7 +48,9 @@ impl Role {
             "PATIENT" => Ok(Role::Patient),
             "DOCTOR" => Ok(Role::Doctor),
             "ADMIN" => Ok(Role::Admin),
-            other => Err(AppError::internal(anyhow::anyhow!("unknown role {other:?} in database"))),
+            other => Err(AppError::internal(anyhow::anyhow!(
+                "unknown role {other:?} in database"
+            ))),
         }
     }
 }
@@ -86,7 +88,10 @@ impl Account {
         if self.role != Role::Doctor {
             return Ok(None);
         }
-        Ok(services(ctx)?.directory.doctor(&crate::auth::Viewer::from_ctx(ctx), self.id).await?)
+        Ok(services(ctx)?
+            .directory
+            .doctor(&crate::auth::Viewer::from_ctx(ctx), self.id)
+            .await?)
     }
 
     /// The patient profile, for patients.
@@ -94,7 +99,10 @@ impl Account {
         if self.role != Role::Patient {
             return Ok(None);
         }
-        Ok(services(ctx)?.directory.patient(&crate::auth::Viewer::from_ctx(ctx), self.id).await?)
+        Ok(services(ctx)?
+            .directory
+            .patient(&crate::auth::Viewer::from_ctx(ctx), self.id)
+            .await?)
     }
 }
 

@@ -29,7 +29,8 @@ pub struct Email(String);
 
 impl Email {
     pub fn parse(s: &str) -> AppResult<Self> {
-        let bad = || AppError::bad_input(format!("`{}` is not a valid e-mail address", truncate(s)));
+        let bad =
+            || AppError::bad_input(format!("`{}` is not a valid e-mail address", truncate(s)));
         let (local, domain) = s.rsplit_once('@').ok_or_else(bad)?;
         let ok = !local.is_empty()
             && local.len() <= 64
@@ -40,7 +41,9 @@ impl Email {
             && !domain.contains("..")
             && s.chars().all(|c| c.is_ascii_graphic())
             && !local.contains('@')
-            && domain.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+            && domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
         if !ok {
             return Err(bad());
         }
@@ -84,10 +87,14 @@ impl Phone {
 pub fn password(p: &str) -> AppResult<()> {
     let len = p.chars().count();
     if !(8..=128).contains(&len) {
-        return Err(AppError::bad_input("password must be 8 to 128 characters long"));
+        return Err(AppError::bad_input(
+            "password must be 8 to 128 characters long",
+        ));
     }
     if !p.chars().any(char::is_alphabetic) || !p.chars().any(|c| c.is_ascii_digit()) {
-        return Err(AppError::bad_input("password must contain at least one letter and one digit"));
+        return Err(AppError::bad_input(
+            "password must contain at least one letter and one digit",
+        ));
     }
     Ok(())
 }
@@ -105,10 +112,14 @@ pub fn required_text(field: &str, value: &str, max: usize) -> AppResult<String> 
 pub fn optional_text(field: &str, value: &str, max: usize) -> AppResult<String> {
     let v = value.trim();
     if v.chars().count() > max {
-        return Err(AppError::bad_input(format!("{field} must be at most {max} characters")));
+        return Err(AppError::bad_input(format!(
+            "{field} must be at most {max} characters"
+        )));
     }
     if v.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(AppError::bad_input(format!("{field} must not contain control characters")));
+        return Err(AppError::bad_input(format!(
+            "{field} must not contain control characters"
+        )));
     }
     Ok(v.to_owned())
 }
@@ -133,7 +144,9 @@ pub fn birth_date(d: NaiveDate) -> AppResult<NaiveDate> {
     let today = Utc::now().date_naive();
     let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN);
     if d > today || d < earliest {
-        return Err(AppError::bad_input("birthDate must be between 1900-01-01 and today"));
+        return Err(AppError::bad_input(
+            "birthDate must be between 1900-01-01 and today",
+        ));
     }
     Ok(d)
 }
@@ -148,9 +161,26 @@ mod tests {
 
     #[test]
     fn logins_normalise() {
-        assert_eq!(Login::parse(" Alice@Example.COM ").map(|l| l.0).ok(), Some("alice@example.com".into()));
-        assert_eq!(Login::parse("+86 138-0013-8000").map(|l| l.0).ok(), Some("+8613800138000".into()));
-        for bad in ["", "alice", "a@b", "@x.com", "a@.com", "a b@x.com", "13800138000", "+12", "+0123456789", "+1234abc5678"] {
+        assert_eq!(
+            Login::parse(" Alice@Example.COM ").map(|l| l.0).ok(),
+            Some("alice@example.com".into())
+        );
+        assert_eq!(
+            Login::parse("+86 138-0013-8000").map(|l| l.0).ok(),
+            Some("+8613800138000".into())
+        );
+        for bad in [
+            "",
+            "alice",
+            "a@b",
+            "@x.com",
+            "a@.com",
+            "a b@x.com",
+            "13800138000",
+            "+12",
+            "+0123456789",
+            "+1234abc5678",
+        ] {
             assert!(Login::parse(bad).is_err(), "{bad} should be rejected");
         }
     }
@@ -170,6 +200,9 @@ mod tests {
         assert_eq!(required_text("name", " Ann ", 10).ok(), Some("Ann".into()));
         assert!(optional_text("bio", "a\u{0}b", 10).is_err());
         assert!(specialties(&["a,b".into()]).is_err());
-        assert_eq!(specialties(&["x".into(), "y".into()]).ok(), Some("x,y".into()));
+        assert_eq!(
+            specialties(&["x".into(), "y".into()]).ok(),
+            Some("x,y".into())
+        );
     }
 }

@@ -9,7 +9,14 @@ pub struct DirectoryMutation;
 #[Object]
 impl DirectoryMutation {
     /// Updates the viewer's own doctor or patient profile.
-    async fn update_my_profile(&self, ctx: &Context<'_>, input: UpdateProfileInput) -> async_graphql::Result<Account> {
-        Ok(services(ctx)?.directory.update_my_profile(&Viewer::from_ctx(ctx), input).await?)
+    async fn update_my_profile(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateProfileInput,
+    ) -> async_graphql::Result<Account> {
+        Ok(services(ctx)?
+            .directory
+            .update_my_profile(&Viewer::from_ctx(ctx), input)
+            .await?)
     }
 }

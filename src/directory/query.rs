@@ -10,12 +10,16 @@ pub struct DirectoryQuery;
 impl DirectoryQuery {
     /// A doctor's public profile; null for an unknown id.
     async fn doctor(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Doctor>> {
-        Ok(services(ctx)?.directory.doctor(&Viewer::from_ctx(ctx), AccountId::parse(&id)?).await?)
+        Ok(services(ctx)?
+            .directory
+            .doctor(&Viewer::from_ctx(ctx), AccountId::parse(&id)?)
+            .await?)
     }
 
     /// Doctors, in a stable order, optionally filtered. `search` matches name,
     /// title, hospital, department and specialties (case-insensitive substring);
     /// `department` and `hospital` match exactly.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 500) as usize * child_complexity + 1")]
     async fn doctors(
         &self,
         ctx: &Context<'_>,
@@ -25,14 +29,24 @@ impl DirectoryQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Doctor>> {
-        let filter = super::service::DoctorFilter { search, department, hospital };
-        Ok(services(ctx)?.directory.doctors(&Viewer::from_ctx(ctx), filter, first, after).await?)
+        let filter = super::service::DoctorFilter {
+            search,
+            department,
+            hospital,
+        };
+        Ok(services(ctx)?
+            .directory
+            .doctors(&Viewer::from_ctx(ctx), filter, first, after)
+            .await?)
     }
 
     /// A patient's profile: the patient themself, or a doctor with an active
     /// care link. Anyone else gets NOT_FOUND, whether or not the id exists.
     async fn patient(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Patient>> {
         let svc = &services(ctx)?.directory;
-        Ok(Some(svc.visible_patient(&Viewer::from_ctx(ctx), AccountId::parse(&id)?).await?))
+        Ok(Some(
+            svc.visible_patient(&Viewer::from_ctx(ctx), AccountId::parse(&id)?)
+                .await?,
+        ))
     }
 }

@@ -4,8 +4,9 @@ use chrono::Utc;
 use entity::{doctor, patient};
 use sea_orm::{
     sea_query::{Expr, LikeExpr},
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::types::{Doctor, Patient, UpdateProfileInput};
@@ -78,9 +79,16 @@ impl DirectoryService {
         let limit = pagination::page_size(first, self.default_page, self.max_page)?;
         let mut query = doctor::Entity::find();
         if let Some(after) = &after {
-            query = query.filter(doctor::Column::AccountId.gt(pagination::decode_id_cursor(DOCTOR_CURSOR, after)?));
+            query = query.filter(
+                doctor::Column::AccountId.gt(pagination::decode_id_cursor(DOCTOR_CURSOR, after)?),
+            );
         }
-        if let Some(term) = filter.search.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        if let Some(term) = filter
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
             if term.chars().count() > 100 {
                 return Err(AppError::bad_input("search must be at most 100 characters"));
             }
@@ -111,7 +119,10 @@ impl DirectoryService {
         rows.truncate(limit as usize);
         let mut connection = Connection::new(after.is_some(), has_next);
         connection.edges.extend(rows.into_iter().map(|row| {
-            Edge::new(pagination::encode_cursor(DOCTOR_CURSOR, &row.account_id.to_string()), Doctor(row))
+            Edge::new(
+                pagination::encode_cursor(DOCTOR_CURSOR, &row.account_id.to_string()),
+                Doctor(row),
+            )
         }));
         Ok(connection)
     }
@@ -134,7 +145,11 @@ impl DirectoryService {
         self.patient(viewer, id).await?.ok_or(AppError::NotFound)
     }
 
-    pub async fn update_my_profile(&self, viewer: &Viewer, input: UpdateProfileInput) -> AppResult<Account> {
+    pub async fn update_my_profile(
+        &self,
+        viewer: &Viewer,
+        input: UpdateProfileInput,
+    ) -> AppResult<Account> {
         let session = viewer.require()?;
         let id = session.account_id;
         let db = self.stores.sql.writer();
@@ -144,13 +159,19 @@ impl DirectoryService {
             || input.specialties.is_some()
             || input.bio.is_some()
             || input.accepting_patients.is_some();
-        let patient_only = input.gender.is_some() || input.birth_date.is_some() || input.phone.is_some();
+        let patient_only =
+            input.gender.is_some() || input.birth_date.is_some() || input.phone.is_some();
         match session.role {
             Role::Doctor => {
                 if patient_only {
-                    return Err(AppError::bad_input("gender, birthDate and phone are patient fields"));
+                    return Err(AppError::bad_input(
+                        "gender, birthDate and phone are patient fields",
+                    ));
                 }
-                let row = doctor::Entity::find_by_id(id.0).one(db).await?.ok_or(AppError::NotFound)?;
+                let row = doctor::Entity::find_by_id(id.0)
+                    .one(db)
+                    .await?
+                    .ok_or(AppError::NotFound)?;
                 let mut m: doctor::ActiveModel = row.into();
                 if let Some(v) = &input.name {
                     m.name = Set(validate::required_text("name", v, 100)?);
@@ -182,13 +203,18 @@ impl DirectoryService {
                         "title, department, hospital, specialties, bio and acceptingPatients are doctor fields",
                     ));
                 }
-                let row = patient::Entity::find_by_id(id.0).one(db).await?.ok_or(AppError::NotFound)?;
+                let row = patient::Entity::find_by_id(id.0)
+                    .one(db)
+                    .await?
+                    .ok_or(AppError::NotFound)?;
                 let mut m: patient::ActiveModel = row.into();
                 if let Some(v) = &input.name {
                     m.name = Set(validate::required_text("name", v, 100)?);
                 }
                 if let Some(v) = &input.gender {
-                    m.gender = Set(Some(validate::optional_text("gender", v, 32)?).filter(|g| !g.is_empty()));
+                    m.gender =
+                        Set(Some(validate::optional_text("gender", v, 32)?)
+                            .filter(|g| !g.is_empty()));
                 }
                 if let Some(v) = input.birth_date {
                     m.birth_date = Set(Some(validate::birth_date(v)?));
@@ -199,10 +225,17 @@ impl DirectoryService {
                 m.updated_at = Set(Utc::now());
                 m.update(db).await?;
             }
-            Role::Admin => return Err(AppError::Forbidden("administrators have no profile".into())),
+            Role::Admin => {
+                return Err(AppError::Forbidden("administrators have no profile".into()))
+            }
         }
         self.accounts.wrote(session).await;
-        self.accounts.publish(id, AccountEventKind::ProfileUpdated).await;
-        self.accounts.account(viewer, id).await?.ok_or(AppError::NotFound)
+        self.accounts
+            .publish(id, AccountEventKind::ProfileUpdated)
+            .await;
+        self.accounts
+            .account(viewer, id)
+            .await?
+            .ok_or(AppError::NotFound)
     }
 }

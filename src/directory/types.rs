@@ -27,7 +27,11 @@ impl Doctor {
         &self.0.hospital
     }
     async fn specialties(&self) -> Vec<&str> {
-        self.0.specialties.split(',').filter(|s| !s.is_empty()).collect()
+        self.0
+            .specialties
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .collect()
     }
     async fn bio(&self) -> &str {
         &self.0.bio

@@ -24,29 +24,54 @@ const JSON: &str = "application/json";
 
 /// Which response media type the client asked for.
 fn negotiate(req: &Request) -> Option<&'static str> {
-    let Some(accept) = req.header(header::ACCEPT) else { return Some(JSON) };
-    let types: Vec<&str> = accept.split(',').map(|t| t.split(';').next().unwrap_or("").trim()).collect();
+    let Some(accept) = req.header(header::ACCEPT) else {
+        return Some(JSON);
+    };
+    let types: Vec<&str> = accept
+        .split(',')
+        .map(|t| t.split(';').next().unwrap_or("").trim())
+        .collect();
     if types.contains(&GRAPHQL_RESPONSE_JSON) {
         Some(GRAPHQL_RESPONSE_JSON)
-    } else if types.iter().any(|t| *t == JSON || *t == "*/*" || *t == "application/*") || types.iter().all(|t| t.is_empty()) {
+    } else if types
+        .iter()
+        .any(|t| *t == JSON || *t == "*/*" || *t == "application/*")
+        || types.iter().all(|t| t.is_empty())
+    {
         Some(JSON)
     } else {
         None
     }
 }
 
-/// A plain-text or JSON error for a request that is not a GraphQL request at all.
-fn reject(status: StatusCode, message: &str, media: &'static str) -> Response {
-    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code_for(status) } }] });
-    Response::builder()
-        .status(status)
-        .content_type(media)
-        .body(body.to_string())
+/// Why a request is not a GraphQL request at all; becomes a non-200 response.
+struct Rejection {
+    status: StatusCode,
+    message: String,
+}
+
+fn reject(status: StatusCode, message: &str) -> Rejection {
+    Rejection { status, message: message.to_owned() }
+}
+
+impl Rejection {
+    fn into_response(self, media: &'static str) -> Response {
+        let body = serde_json::json!({
+            "errors": [{ "message": self.message, "extensions": { "code": code_for(self.status) } }]
+        });
+        let mut builder = Response::builder().status(self.status).content_type(media);
+        if self.status == StatusCode::METHOD_NOT_ALLOWED {
+            builder = builder.header(header::ALLOW, "POST");
+        }
+        builder.body(body.to_string())
+    }
 }
 
 fn code_for(status: StatusCode) -> &'static str {
     match status {
         StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+        StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
         _ => "BAD_REQUEST",
     }
 }
@@ -61,18 +86,24 @@ struct WireRequest {
 }
 
 impl WireRequest {
-    fn into_request(self, media: &'static str) -> Result<GqlRequest, Response> {
+    fn into_request(self) -> Result<GqlRequest, Rejection> {
         let query = self
             .query
-            .ok_or_else(|| reject(StatusCode::BAD_REQUEST, "the request has no `query`", media))?;
+            .ok_or_else(|| reject(StatusCode::BAD_REQUEST, "the request has no `query`"))?;
         let mut request = GqlRequest::new(query);
         if let Some(name) = self.operation_name {
             request = request.operation_name(name);
         }
         match self.variables {
             None | Some(serde_json::Value::Null) => {}
-            Some(v @ serde_json::Value::Object(_)) => request = request.variables(Variables::from_json(v)),
-            Some(_) => return Err(reject(StatusCode::BAD_REQUEST, "`variables` must be an object", media)),
+            Some(v @ serde_json::Value::Object(_)) => {
+                request = request.variables(Variables::from_json(v))
+            }
+            Some(_) => {
+                return Err(reject(
+                    StatusCode::BAD_REQUEST,
+                    "`variables` must be an object"))
+            }
         }
         if let Some(ext) = self.extensions {
             for (k, v) in ext {
@@ -87,7 +118,9 @@ impl WireRequest {
 
 /// Whether the named operation in `query` is a mutation (or subscription): not allowed over GET.
 fn is_mutation(query: &str, operation: Option<&str>) -> bool {
-    let Ok(doc) = parse_query(query) else { return false };
+    let Ok(doc) = parse_query(query) else {
+        return false;
+    };
     doc.operations
         .iter()
         .find(|(name, _)| match operation {
@@ -104,7 +137,7 @@ fn is_request_error(response: &GqlResponse) -> bool {
         && response.errors.iter().all(|e| e.path.is_empty())
 }
 
-async fn read_request(req: &Request, body: Body, state: &SharedState, media: &'static str) -> Result<GqlRequest, Response> {
+async fn read_request(req: &Request, body: Body, state: &SharedState) -> Result<GqlRequest, Rejection> {
     if req.method() == Method::GET {
         let wire: WireRequest = match req.uri().query() {
             Some(q) => {
@@ -116,48 +149,70 @@ async fn read_request(req: &Request, body: Body, state: &SharedState, media: &'s
                     variables: Option<String>,
                     extensions: Option<String>,
                 }
-                let p: Params = serde_urlencoded::from_str(q)
-                    .map_err(|_| reject(StatusCode::BAD_REQUEST, "malformed query string", media))?;
-                let json = |s: Option<String>, what: &str| -> Result<Option<serde_json::Value>, Response> {
+                let p: Params = serde_urlencoded::from_str(q).map_err(|_| {
+                    reject(StatusCode::BAD_REQUEST, "malformed query string")
+                })?;
+                let json = |s: Option<String>,
+                            what: &str|
+                 -> Result<Option<serde_json::Value>, Rejection> {
                     s.map(|s| serde_json::from_str(&s))
                         .transpose()
-                        .map_err(|_| reject(StatusCode::BAD_REQUEST, &format!("`{what}` is not valid JSON"), media))
+                        .map_err(|_| {
+                            reject(
+                                StatusCode::BAD_REQUEST,
+                                &format!("`{what}` is not valid JSON"))
+                        })
                 };
                 let variables = json(p.variables, "variables")?;
                 let extensions = match json(p.extensions, "extensions")? {
                     None => None,
                     Some(serde_json::Value::Object(m)) => Some(m),
-                    Some(_) => return Err(reject(StatusCode::BAD_REQUEST, "`extensions` must be an object", media)),
+                    Some(_) => {
+                        return Err(reject(
+                            StatusCode::BAD_REQUEST,
+                            "`extensions` must be an object"))
+                    }
                 };
-                WireRequest { query: p.query, operation_name: p.operation_name, variables, extensions }
+                WireRequest {
+                    query: p.query,
+                    operation_name: p.operation_name,
+                    variables,
+                    extensions,
+                }
             }
-            None => return Err(reject(StatusCode::BAD_REQUEST, "the request has no `query`", media)),
+            None => {
+                return Err(reject(
+                    StatusCode::BAD_REQUEST,
+                    "the request has no `query`"))
+            }
         };
         if let Some(q) = &wire.query {
             if is_mutation(q, wire.operation_name.as_deref()) {
-                return Err(Response::builder()
-                    .status(StatusCode::METHOD_NOT_ALLOWED)
-                    .header(header::ALLOW, "POST")
-                    .content_type(media)
-                    .body(
-                        serde_json::json!({"errors": [{"message": "mutations must be sent with POST", "extensions": {"code": "BAD_REQUEST"}}]})
-                            .to_string(),
-                    ));
+                return Err(reject(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "mutations must be sent with POST"));
             }
         }
-        return wire.into_request(media);
+        return wire.into_request();
     }
     let content_type = req.header(header::CONTENT_TYPE).unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if essence != JSON {
         return Err(reject(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the request as application/json",
-            media,
-        ));
+            "send the request as application/json"));
     }
     let limit = state.services.config.max_body_bytes;
-    let too_large = || reject(StatusCode::PAYLOAD_TOO_LARGE, &format!("the request body is larger than {limit} bytes"), media);
+    let too_large = || {
+        reject(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the request body is larger than {limit} bytes"))
+    };
     if req
         .header(header::CONTENT_LENGTH)
         .and_then(|v| v.parse::<usize>().ok())
@@ -168,11 +223,18 @@ async fn read_request(req: &Request, body: Body, state: &SharedState, media: &'s
     let bytes = match body.into_bytes_limit(limit).await {
         Ok(b) => b,
         Err(poem::error::ReadBodyError::PayloadTooLarge) => return Err(too_large()),
-        Err(_) => return Err(reject(StatusCode::BAD_REQUEST, "could not read the request body", media)),
+        Err(_) => {
+            return Err(reject(
+                StatusCode::BAD_REQUEST,
+                "could not read the request body"))
+        }
     };
-    let wire: WireRequest = serde_json::from_slice(&bytes)
-        .map_err(|e| reject(StatusCode::BAD_REQUEST, &format!("the body is not a valid GraphQL request: {e}"), media))?;
-    wire.into_request(media)
+    let wire: WireRequest = serde_json::from_slice(&bytes).map_err(|e| {
+        reject(
+            StatusCode::BAD_REQUEST,
+            &format!("the body is not a valid GraphQL request: {e}"))
+    })?;
+    wire.into_request()
 }
 
 #[handler]
@@ -182,9 +244,9 @@ pub async fn graphql(req: &Request, body: Body, Data(state): Data<&SharedState>)
             .status(StatusCode::NOT_ACCEPTABLE)
             .body(format!("accept {GRAPHQL_RESPONSE_JSON} or {JSON}"));
     };
-    let request = match read_request(req, body, state, media).await {
+    let request = match read_request(req, body, state).await {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(rejection) => return rejection.into_response(media),
     };
     let token = req.header(header::AUTHORIZATION).and_then(auth::bearer);
     let viewer: Viewer = state.services.accounts.authenticate(token).await;
@@ -215,7 +277,13 @@ mod tests {
     fn mutation_detection() {
         assert!(is_mutation("mutation { logout }", None));
         assert!(!is_mutation("{ me { id } }", None));
-        assert!(is_mutation("query A { me { id } } mutation B { logout }", Some("B")));
-        assert!(!is_mutation("query A { me { id } } mutation B { logout }", Some("A")));
+        assert!(is_mutation(
+            "query A { me { id } } mutation B { logout }",
+            Some("B")
+        ));
+        assert!(!is_mutation(
+            "query A { me { id } } mutation B { logout }",
+            Some("A")
+        ));
     }
 }

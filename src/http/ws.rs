@@ -6,7 +6,11 @@ use std::time::Duration;
 
 use async_graphql::{http::ALL_WEBSOCKET_PROTOCOLS, Data};
 use async_graphql_poem::{GraphQLProtocol, GraphQLWebSocket};
-use poem::{handler, web::{websocket::WebSocket, Data as PoemData}, IntoResponse};
+use poem::{
+    handler,
+    web::{websocket::WebSocket, Data as PoemData},
+    IntoResponse,
+};
 
 use super::SharedState;
 use crate::auth::{self, Viewer};
@@ -26,7 +30,11 @@ fn payload_token(payload: &serde_json::Value) -> Option<String> {
 }
 
 #[handler]
-pub async fn ws(protocol: GraphQLProtocol, websocket: WebSocket, PoemData(state): PoemData<&SharedState>) -> impl IntoResponse {
+pub async fn ws(
+    protocol: GraphQLProtocol,
+    websocket: WebSocket,
+    PoemData(state): PoemData<&SharedState>,
+) -> impl IntoResponse {
     let state = state.clone();
     let keepalive = Duration::from_millis(state.services.config.ws_init_timeout_ms.max(1000) * 6);
     websocket
@@ -56,8 +64,14 @@ mod tests {
     #[test]
     fn tokens_from_init_payloads() {
         let t = |v: serde_json::Value| payload_token(&v);
-        assert_eq!(t(serde_json::json!({"Authorization": "Bearer abc"})).as_deref(), Some("abc"));
-        assert_eq!(t(serde_json::json!({"headers": {"authorization": "Bearer x"}})).as_deref(), Some("x"));
+        assert_eq!(
+            t(serde_json::json!({"Authorization": "Bearer abc"})).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            t(serde_json::json!({"headers": {"authorization": "Bearer x"}})).as_deref(),
+            Some("x")
+        );
         assert_eq!(t(serde_json::json!({"token": "y"})).as_deref(), Some("y"));
         assert_eq!(t(serde_json::json!({})), None);
         assert_eq!(t(serde_json::json!(null)), None);

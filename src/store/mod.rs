@@ -70,7 +70,10 @@ impl Stores {
             Some(url) => {
                 let client = redis::Client::open(url.as_str())?;
                 (
-                    Arc::new(cache::redis::RedisCache::connect(client.clone(), &config.redis_prefix).await?),
+                    Arc::new(
+                        cache::redis::RedisCache::connect(client.clone(), &config.redis_prefix)
+                            .await?,
+                    ),
                     Arc::new(bus::redis::RedisBus::start(client, &config.redis_prefix).await?),
                 )
             }
@@ -79,7 +82,12 @@ impl Stores {
                 Arc::new(bus::memory::MemoryBus::default()),
             ),
         };
-        Ok(Self { sql, documents, cache, bus })
+        Ok(Self {
+            sql,
+            documents,
+            cache,
+            bus,
+        })
     }
 
     pub async fn readiness(&self) -> Readiness {

@@ -67,8 +67,10 @@ async fn connect(url: &str, config: &Config) -> Result<DatabaseConnection, DbErr
     }
     let db = Database::connect(options).await?;
     if db.get_database_backend() == DbBackend::Sqlite {
-        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;")
-            .await?;
+        db.execute_unprepared(
+            "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;",
+        )
+        .await?;
     }
     Ok(db)
 }
@@ -117,7 +119,10 @@ impl Sql {
     pub fn reader(&self, fresh: bool) -> Reader<'_> {
         let use_replica =
             !fresh && self.replica.is_some() && self.health.usable.load(Ordering::Relaxed);
-        Reader { sql: self, use_replica }
+        Reader {
+            sql: self,
+            use_replica,
+        }
     }
 
     pub fn backend(&self) -> DbBackend {
@@ -204,6 +209,7 @@ impl Sql {
     }
 
     fn mark_replica_down(&self, err: &DbErr) {
+        self.health.lag_secs.store(-1, Ordering::Relaxed);
         if self.health.usable.swap(false, Ordering::Relaxed) {
             tracing::warn!(error = %err, "replica failed a read; reads go to the primary");
         }
@@ -260,15 +266,27 @@ macro_rules! routed {
             match replica.$method($arg.clone()).await {
                 Err(err) if is_connection_error(&err) => {
                     $self.sql.mark_replica_down(&err);
-                    $self.sql.health.fallback_reads.fetch_add(1, Ordering::Relaxed);
+                    $self
+                        .sql
+                        .health
+                        .fallback_reads
+                        .fetch_add(1, Ordering::Relaxed);
                 }
                 result => {
-                    $self.sql.health.replica_reads.fetch_add(1, Ordering::Relaxed);
+                    $self
+                        .sql
+                        .health
+                        .replica_reads
+                        .fetch_add(1, Ordering::Relaxed);
                     return result;
                 }
             }
         } else if $self.sql.replica.is_some() {
-            $self.sql.health.fallback_reads.fetch_add(1, Ordering::Relaxed);
+            $self
+                .sql
+                .health
+                .fallback_reads
+                .fetch_add(1, Ordering::Relaxed);
         }
         $self.sql.primary.$method($arg).await
     }};

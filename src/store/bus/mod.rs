@@ -38,7 +38,9 @@ const TOPIC_CAPACITY: usize = 1024;
 
 impl Hub {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, broadcast::Sender<Payload>>> {
-        self.topics.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.topics
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn subscribe(&self, topic: &str) -> broadcast::Receiver<Payload> {

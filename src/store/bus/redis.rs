@@ -28,7 +28,11 @@ impl RedisBus {
         // Subscribe before returning, so nothing published after start is missed.
         let first = subscribe(&client, &prefix).await?;
         tokio::spawn(pump(client, prefix.clone(), Arc::clone(&hub), first));
-        Ok(Self { publisher, hub, prefix })
+        Ok(Self {
+            publisher,
+            hub,
+            prefix,
+        })
     }
 }
 

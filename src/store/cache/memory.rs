@@ -15,12 +15,17 @@ pub struct MemoryCache {
 
 impl MemoryCache {
     pub fn new(capacity: usize) -> Self {
-        Self { entries: Mutex::default(), capacity }
+        Self {
+            entries: Mutex::default(),
+            capacity,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Vec<u8>, Instant)>> {
         // A panic while holding the lock cannot leave the map inconsistent.
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -31,7 +36,11 @@ impl Cache for MemoryCache {
         let map = self.lock();
         Ok(keys
             .iter()
-            .map(|k| map.get(k).filter(|(_, exp)| *exp > now).map(|(v, _)| v.clone()))
+            .map(|k| {
+                map.get(k)
+                    .filter(|(_, exp)| *exp > now)
+                    .map(|(v, _)| v.clone())
+            })
             .collect())
     }
 

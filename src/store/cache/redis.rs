@@ -18,7 +18,10 @@ impl RedisCache {
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
         let conn = client.get_connection_manager_with_config(config).await?;
-        Ok(Self { conn, prefix: format!("{prefix}:cache:") })
+        Ok(Self {
+            conn,
+            prefix: format!("{prefix}:cache:"),
+        })
     }
 
     fn key(&self, key: &str) -> String {
@@ -34,7 +37,8 @@ impl Cache for RedisCache {
         }
         let full: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
         let mut conn = self.conn.clone();
-        let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET").arg(&full).query_async(&mut conn).await?;
+        let values: Vec<Option<Vec<u8>>> =
+            redis::cmd("MGET").arg(&full).query_async(&mut conn).await?;
         Ok(values)
     }
 
@@ -44,7 +48,12 @@ impl Cache for RedisCache {
         }
         let mut pipe = redis::pipe();
         for (k, v) in entries {
-            pipe.cmd("SET").arg(self.key(k)).arg(v).arg("PX").arg(ttl.as_millis().max(1) as u64).ignore();
+            pipe.cmd("SET")
+                .arg(self.key(k))
+                .arg(v)
+                .arg("PX")
+                .arg(ttl.as_millis().max(1) as u64)
+                .ignore();
         }
         let mut conn = self.conn.clone();
         pipe.query_async::<()>(&mut conn).await?;
@@ -57,7 +66,10 @@ impl Cache for RedisCache {
         }
         let full: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
         let mut conn = self.conn.clone();
-        redis::cmd("DEL").arg(&full).query_async::<()>(&mut conn).await?;
+        redis::cmd("DEL")
+            .arg(&full)
+            .query_async::<()>(&mut conn)
+            .await?;
         Ok(())
     }
 

@@ -25,7 +25,9 @@ impl DocumentStore for EmbeddedDocuments {
             body: Set(serde_json::to_string(doc)?),
             updated_at: Set(Utc::now()),
         };
-        document::Entity::insert(row).exec(self.sql.writer()).await?;
+        document::Entity::insert(row)
+            .exec(self.sql.writer())
+            .await?;
         Ok(())
     }
 

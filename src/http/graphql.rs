@@ -51,7 +51,10 @@ struct Rejection {
 }
 
 fn reject(status: StatusCode, message: &str) -> Rejection {
-    Rejection { status, message: message.to_owned() }
+    Rejection {
+        status,
+        message: message.to_owned(),
+    }
 }
 
 impl Rejection {
@@ -102,7 +105,8 @@ impl WireRequest {
             Some(_) => {
                 return Err(reject(
                     StatusCode::BAD_REQUEST,
-                    "`variables` must be an object"))
+                    "`variables` must be an object",
+                ))
             }
         }
         if let Some(ext) = self.extensions {
@@ -137,7 +141,11 @@ fn is_request_error(response: &GqlResponse) -> bool {
         && response.errors.iter().all(|e| e.path.is_empty())
 }
 
-async fn read_request(req: &Request, body: Body, state: &SharedState) -> Result<GqlRequest, Rejection> {
+async fn read_request(
+    req: &Request,
+    body: Body,
+    state: &SharedState,
+) -> Result<GqlRequest, Rejection> {
     if req.method() == Method::GET {
         let wire: WireRequest = match req.uri().query() {
             Some(q) => {
@@ -149,9 +157,8 @@ async fn read_request(req: &Request, body: Body, state: &SharedState) -> Result<
                     variables: Option<String>,
                     extensions: Option<String>,
                 }
-                let p: Params = serde_urlencoded::from_str(q).map_err(|_| {
-                    reject(StatusCode::BAD_REQUEST, "malformed query string")
-                })?;
+                let p: Params = serde_urlencoded::from_str(q)
+                    .map_err(|_| reject(StatusCode::BAD_REQUEST, "malformed query string"))?;
                 let json = |s: Option<String>,
                             what: &str|
                  -> Result<Option<serde_json::Value>, Rejection> {
@@ -160,7 +167,8 @@ async fn read_request(req: &Request, body: Body, state: &SharedState) -> Result<
                         .map_err(|_| {
                             reject(
                                 StatusCode::BAD_REQUEST,
-                                &format!("`{what}` is not valid JSON"))
+                                &format!("`{what}` is not valid JSON"),
+                            )
                         })
                 };
                 let variables = json(p.variables, "variables")?;
@@ -170,7 +178,8 @@ async fn read_request(req: &Request, body: Body, state: &SharedState) -> Result<
                     Some(_) => {
                         return Err(reject(
                             StatusCode::BAD_REQUEST,
-                            "`extensions` must be an object"))
+                            "`extensions` must be an object",
+                        ))
                     }
                 };
                 WireRequest {
@@ -183,14 +192,16 @@ async fn read_request(req: &Request, body: Body, state: &SharedState) -> Result<
             None => {
                 return Err(reject(
                     StatusCode::BAD_REQUEST,
-                    "the request has no `query`"))
+                    "the request has no `query`",
+                ))
             }
         };
         if let Some(q) = &wire.query {
             if is_mutation(q, wire.operation_name.as_deref()) {
                 return Err(reject(
                     StatusCode::METHOD_NOT_ALLOWED,
-                    "mutations must be sent with POST"));
+                    "mutations must be sent with POST",
+                ));
             }
         }
         return wire.into_request();
@@ -205,13 +216,15 @@ async fn read_request(req: &Request, body: Body, state: &SharedState) -> Result<
     if essence != JSON {
         return Err(reject(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the request as application/json"));
+            "send the request as application/json",
+        ));
     }
     let limit = state.services.config.max_body_bytes;
     let too_large = || {
         reject(
             StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("the request body is larger than {limit} bytes"))
+            &format!("the request body is larger than {limit} bytes"),
+        )
     };
     if req
         .header(header::CONTENT_LENGTH)
@@ -226,13 +239,15 @@ async fn read_request(req: &Request, body: Body, state: &SharedState) -> Result<
         Err(_) => {
             return Err(reject(
                 StatusCode::BAD_REQUEST,
-                "could not read the request body"))
+                "could not read the request body",
+            ))
         }
     };
     let wire: WireRequest = serde_json::from_slice(&bytes).map_err(|e| {
         reject(
             StatusCode::BAD_REQUEST,
-            &format!("the body is not a valid GraphQL request: {e}"))
+            &format!("the body is not a valid GraphQL request: {e}"),
+        )
     })?;
     wire.into_request()
 }

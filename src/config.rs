@@ -69,7 +69,7 @@ pub struct Config {
     pub max_query_depth: usize,
 
     /// Highest accepted GraphQL query complexity.
-    #[arg(long, env = "DRSEEK_MAX_QUERY_COMPLEXITY", default_value_t = 2000)]
+    #[arg(long, env = "DRSEEK_MAX_QUERY_COMPLEXITY", default_value_t = 10_000)]
     pub max_query_complexity: usize,
 
     /// Page size when a list query gives no `first`/`last`.
@@ -79,6 +79,10 @@ pub struct Config {
     /// Largest accepted `first`/`last`.
     #[arg(long, env = "DRSEEK_MAX_PAGE_SIZE", default_value_t = 100)]
     pub max_page_size: usize,
+
+    /// Contact-book versions older than this ask the client to resync in full (seconds).
+    #[arg(long, env = "DRSEEK_CONTACT_SYNC_MAX_AGE_SECS", default_value_t = 30 * 24 * 3600)]
+    pub contact_sync_max_age_secs: u64,
 
     /// A WebSocket must send `connection_init` within this time (milliseconds).
     #[arg(long, env = "DRSEEK_WS_INIT_TIMEOUT_MS", default_value_t = 10_000)]

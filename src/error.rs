@@ -17,6 +17,7 @@ pub const CODES: &[&str] = &[
     "PAYLOAD_TOO_LARGE",
     "UNAVAILABLE",
     "INTERNAL",
+    "RESYNC_REQUIRED",
 ];
 
 pub enum AppError {
@@ -38,6 +39,8 @@ pub enum AppError {
     Unavailable(anyhow::Error),
     /// A bug or an unexpected failure; the cause is logged.
     Internal(anyhow::Error),
+    /// An incremental sync cannot be answered from this version: sync in full.
+    ResyncRequired,
 }
 
 pub type AppResult<T> = Result<T, AppError>;
@@ -62,6 +65,7 @@ impl AppError {
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::Unavailable(_) => "UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
+            Self::ResyncRequired => "RESYNC_REQUIRED",
         }
     }
 
@@ -79,6 +83,9 @@ impl AppError {
             }
             Self::Unavailable(_) => "a backend service is unavailable; try again later".into(),
             Self::Internal(_) => "internal error".into(),
+            Self::ResyncRequired => {
+                "this version is too old or unknown: sync the whole list again, then use its version".into()
+            }
         }
     }
 }
@@ -152,6 +159,7 @@ mod tests {
             AppError::PayloadTooLarge(String::new()),
             AppError::Unavailable(anyhow::anyhow!("x")),
             AppError::internal(anyhow::anyhow!("x")),
+            AppError::ResyncRequired,
         ];
         let codes: Vec<_> = all.iter().map(AppError::code).collect();
         assert_eq!(codes, CODES);
@@ -165,5 +173,49 @@ mod tests {
         let ext = format!("{:?}", err.extensions);
         assert!(!ext.contains("hunter2"));
         assert!(ext.contains("INTERNAL"));
+    }
+}
+
+/// Gives every error a code: errors that did not come from [`AppError`]
+/// (parse and validation failures, input coercion, limits) are the client's
+/// input, so they get BAD_USER_INPUT.
+pub struct ErrorCodes;
+
+impl async_graphql::extensions::ExtensionFactory for ErrorCodes {
+    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
+        std::sync::Arc::new(ErrorCodesExtension)
+    }
+}
+
+struct ErrorCodesExtension;
+
+fn with_codes(mut response: async_graphql::Response) -> async_graphql::Response {
+    for error in &mut response.errors {
+        let ext = error.extensions.get_or_insert_with(Default::default);
+        if ext.get("code").is_none() {
+            ext.set("code", "BAD_USER_INPUT");
+        }
+    }
+    response
+}
+
+#[async_trait::async_trait]
+impl async_graphql::extensions::Extension for ErrorCodesExtension {
+    async fn request(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        next: async_graphql::extensions::NextRequest<'_>,
+    ) -> async_graphql::Response {
+        with_codes(next.run(ctx).await)
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        stream: futures_util::stream::BoxStream<'s, async_graphql::Response>,
+        next: async_graphql::extensions::NextSubscribe<'_>,
+    ) -> futures_util::stream::BoxStream<'s, async_graphql::Response> {
+        use futures_util::StreamExt as _;
+        next.run(ctx, stream).map(with_codes).boxed()
     }
 }

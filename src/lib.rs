@@ -14,12 +14,13 @@
 //! - [`pagination`]: page sizes and keyset cursors;
 //! - [`store`]: one trait per storage concern, real and embedded implementations;
 //! - domains, each with `types`, `query`, `mutation`, `service`:
-//!   [`accounts`], [`directory`];
+//!   [`accounts`], [`directory`], [`contacts`];
 //! - [`seed`]: demo data for newcomers.
 pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod contacts;
 pub mod directory;
 pub mod error;
 pub mod http;

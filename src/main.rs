@@ -26,6 +26,12 @@ enum Command {
         doctors: usize,
         #[arg(long, default_value_t = 200)]
         patients: usize,
+        /// Also link this many new patients (ACTIVE) to one doctor, in bulk.
+        #[arg(long, default_value_t = 0)]
+        link_patients: usize,
+        /// The doctor `--link-patients` links to (created if missing).
+        #[arg(long, default_value = "bigdoctor@demo.drseek.test")]
+        doctor_login: String,
     },
 }
 
@@ -76,7 +82,12 @@ async fn main() -> anyhow::Result<()> {
             drseek::app::migrate(&stores).await?;
             tracing::info!("migrations applied");
         }
-        Command::Seed { doctors, patients } => {
+        Command::Seed {
+            doctors,
+            patients,
+            link_patients,
+            doctor_login,
+        } => {
             telemetry(&config);
             let stores = Stores::connect(&config).await?;
             drseek::app::migrate(&stores).await?;
@@ -86,6 +97,10 @@ async fn main() -> anyhow::Result<()> {
                 password = seed::DEMO_PASSWORD,
                 "demo data seeded"
             );
+            if link_patients > 0 {
+                let id = seed::link_patients(&stores, &doctor_login, link_patients).await?;
+                tracing::info!(doctor = id, login = %doctor_login, linked = link_patients, "patients linked");
+            }
         }
         Command::Serve => {
             telemetry(&config);

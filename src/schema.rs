@@ -11,19 +11,23 @@ use crate::{
         subscription::AccountsSubscription,
     },
     config::Config,
+    contacts::{
+        mutation::ContactsMutation, query::ContactsQuery, service::ContactsService,
+        subscription::ContactsSubscription,
+    },
     directory::{mutation::DirectoryMutation, query::DirectoryQuery, service::DirectoryService},
     error::{AppError, AppResult},
     store::Stores,
 };
 
 #[derive(MergedObject, Default)]
-pub struct Query(AccountsQuery, DirectoryQuery);
+pub struct Query(AccountsQuery, DirectoryQuery, ContactsQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(AccountsMutation, DirectoryMutation);
+pub struct Mutation(AccountsMutation, DirectoryMutation, ContactsMutation);
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(AccountsSubscription);
+pub struct Subscription(AccountsSubscription, ContactsSubscription);
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
@@ -34,17 +38,20 @@ pub struct Services {
     pub stores: Stores,
     pub accounts: AccountsService,
     pub directory: DirectoryService,
+    pub contacts: ContactsService,
 }
 
 impl Services {
     pub fn new(config: Arc<Config>, stores: Stores) -> Self {
         let accounts = AccountsService::new(stores.clone(), &config);
         let directory = DirectoryService::new(stores.clone(), accounts.clone(), &config);
+        let contacts = ContactsService::new(stores.clone(), accounts.clone(), &config);
         Self {
             config,
             stores,
             accounts,
             directory,
+            contacts,
         }
     }
 }
@@ -70,7 +77,8 @@ pub fn build(services: Services) -> AppSchema {
         .data(services)
         .limit_depth(config.max_query_depth)
         .limit_complexity(config.max_query_complexity)
-        .limit_recursive_depth(64);
+        .limit_recursive_depth(64)
+        .extension(crate::error::ErrorCodes);
     if !config.introspection {
         b = b.disable_introspection();
     }

@@ -15,6 +15,10 @@ pub struct Model {
     pub bio: String,
     pub accepting_patients: bool,
     pub updated_at: DateTimeUtc,
+    /// Code a patient can use to ask for a link (e.g. from a QR code); rotatable.
+    pub invite_code: Option<String>,
+    /// Change-sequence number of the last profile change, for contact-book sync.
+    pub version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,6 +4,7 @@
 //! column never widens the public API (see `src/*/types.rs` for what clients see).
 
 pub mod account;
+pub mod care_link;
 pub mod doctor;
 pub mod document;
 pub mod patient;

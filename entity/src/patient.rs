@@ -13,6 +13,8 @@ pub struct Model {
     pub birth_date: Option<Date>,
     pub phone: Option<String>,
     pub updated_at: DateTimeUtc,
+    /// Change-sequence number of the last profile change, for contact-book sync.
+    pub version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

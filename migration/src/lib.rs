@@ -2,12 +2,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261204_000001_accounts;
+mod m20261204_000002_care_links;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261204_000001_accounts::Migration)]
+        vec![
+            Box::new(m20261204_000001_accounts::Migration),
+            Box::new(m20261204_000002_care_links::Migration),
+        ]
     }
 }

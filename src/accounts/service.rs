@@ -139,6 +139,7 @@ impl AccountsService {
                     birth_date: Set(birth_date),
                     phone: Set(phone),
                     updated_at: Set(now),
+                    version: Set(0),
                 }
                 .insert(txn)
                 .await
@@ -165,6 +166,8 @@ impl AccountsService {
             bio: Set(validate::optional_text("bio", &input.bio, 4000)?),
             accepting_patients: Set(input.accepting_patients),
             updated_at: Set(Utc::now()),
+            invite_code: Set(Some(crate::contacts::service::new_invite_code())),
+            version: Set(0),
         };
         let password = input.password;
         let hash = blocking(move || hash_password(&password)).await??;

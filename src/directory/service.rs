@@ -9,6 +9,8 @@ use sea_orm::{
     ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
+use sea_orm::TransactionTrait;
+
 use super::types::{Doctor, Patient, UpdateProfileInput};
 use crate::{
     accounts::{
@@ -41,7 +43,7 @@ pub struct DoctorFilter {
 const DOCTOR_CURSOR: &str = "doctor";
 
 /// `%term%` with LIKE's wildcards in the term escaped.
-fn like_pattern(term: &str) -> LikeExpr {
+pub fn like_pattern(term: &str) -> LikeExpr {
     let escaped: String = term
         .chars()
         .flat_map(|c| match c {
@@ -139,7 +141,16 @@ impl DirectoryService {
     /// A patient's profile if the viewer may see it; NOT_FOUND otherwise.
     pub async fn visible_patient(&self, viewer: &Viewer, id: AccountId) -> AppResult<Patient> {
         let session = viewer.require()?;
-        if session.account_id != id {
+        let allowed = session.account_id == id
+            || (session.role == Role::Doctor
+                && crate::contacts::service::has_active_link(
+                    &self.stores.sql,
+                    viewer.needs_primary(),
+                    session.account_id,
+                    id,
+                )
+                .await?);
+        if !allowed {
             return Err(AppError::NotFound);
         }
         self.patient(viewer, id).await?.ok_or(AppError::NotFound)
@@ -152,7 +163,9 @@ impl DirectoryService {
     ) -> AppResult<Account> {
         let session = viewer.require()?;
         let id = session.account_id;
-        let db = self.stores.sql.writer();
+        let txn = self.stores.sql.writer().begin().await?;
+        let db = &txn;
+        let version = crate::contacts::sync::next_seq(db).await?;
         let doctor_only = input.title.is_some()
             || input.department.is_some()
             || input.hospital.is_some()
@@ -195,6 +208,7 @@ impl DirectoryService {
                     m.accepting_patients = Set(v);
                 }
                 m.updated_at = Set(Utc::now());
+                m.version = Set(version);
                 m.update(db).await?;
             }
             Role::Patient => {
@@ -223,12 +237,14 @@ impl DirectoryService {
                     m.phone = Set(Some(validate::Phone::parse(v)?.into_string()));
                 }
                 m.updated_at = Set(Utc::now());
+                m.version = Set(version);
                 m.update(db).await?;
             }
             Role::Admin => {
                 return Err(AppError::Forbidden("administrators have no profile".into()))
             }
         }
+        txn.commit().await?;
         self.accounts.wrote(session).await;
         self.accounts
             .publish(id, AccountEventKind::ProfileUpdated)

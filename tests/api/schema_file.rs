@@ -25,7 +25,8 @@ fn error_codes_are_the_documented_set() {
             "RATE_LIMITED",
             "PAYLOAD_TOO_LARGE",
             "UNAVAILABLE",
-            "INTERNAL"
+            "INTERNAL",
+            "RESYNC_REQUIRED"
         ]
     );
 }

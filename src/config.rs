@@ -84,6 +84,10 @@ pub struct Config {
     #[arg(long, env = "DRSEEK_CONTACT_SYNC_MAX_AGE_SECS", default_value_t = 30 * 24 * 3600)]
     pub contact_sync_max_age_secs: u64,
 
+    /// Largest accepted case-document `content` (bytes of JSON).
+    #[arg(long, env = "DRSEEK_MAX_CASE_CONTENT_BYTES", default_value_t = 1024 * 1024)]
+    pub max_case_content_bytes: usize,
+
     /// A WebSocket must send `connection_init` within this time (milliseconds).
     #[arg(long, env = "DRSEEK_WS_INIT_TIMEOUT_MS", default_value_t = 10_000)]
     pub ws_init_timeout_ms: u64,

@@ -6,6 +6,8 @@
 //! goes through [`From<AppError> for async_graphql::Error`] and sets the code.
 use std::fmt;
 
+use async_graphql::ErrorExtensions as _;
+
 /// The codes clients can rely on, as they appear in `extensions.code`.
 pub const CODES: &[&str] = &[
     "UNAUTHENTICATED",
@@ -139,43 +141,6 @@ pub fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
     )
 }
 
-use async_graphql::ErrorExtensions as _;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_variant_has_a_listed_code() {
-        let all = [
-            AppError::Unauthenticated,
-            AppError::Forbidden(String::new()),
-            AppError::NotFound,
-            AppError::bad_input(""),
-            AppError::Conflict(String::new()),
-            AppError::RateLimited {
-                retry_after_secs: 1,
-            },
-            AppError::PayloadTooLarge(String::new()),
-            AppError::Unavailable(anyhow::anyhow!("x")),
-            AppError::internal(anyhow::anyhow!("x")),
-            AppError::ResyncRequired,
-        ];
-        let codes: Vec<_> = all.iter().map(AppError::code).collect();
-        assert_eq!(codes, CODES);
-    }
-
-    #[test]
-    fn internal_detail_never_reaches_the_client() {
-        let err: async_graphql::Error =
-            AppError::internal(anyhow::anyhow!("password=hunter2")).into();
-        assert_eq!(err.message, "internal error");
-        let ext = format!("{:?}", err.extensions);
-        assert!(!ext.contains("hunter2"));
-        assert!(ext.contains("INTERNAL"));
-    }
-}
-
 /// Gives every error a code: errors that did not come from [`AppError`]
 /// (parse and validation failures, input coercion, limits) are the client's
 /// input, so they get BAD_USER_INPUT.
@@ -217,5 +182,40 @@ impl async_graphql::extensions::Extension for ErrorCodesExtension {
     ) -> futures_util::stream::BoxStream<'s, async_graphql::Response> {
         use futures_util::StreamExt as _;
         next.run(ctx, stream).map(with_codes).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_a_listed_code() {
+        let all = [
+            AppError::Unauthenticated,
+            AppError::Forbidden(String::new()),
+            AppError::NotFound,
+            AppError::bad_input(""),
+            AppError::Conflict(String::new()),
+            AppError::RateLimited {
+                retry_after_secs: 1,
+            },
+            AppError::PayloadTooLarge(String::new()),
+            AppError::Unavailable(anyhow::anyhow!("x")),
+            AppError::internal(anyhow::anyhow!("x")),
+            AppError::ResyncRequired,
+        ];
+        let codes: Vec<_> = all.iter().map(AppError::code).collect();
+        assert_eq!(codes, CODES);
+    }
+
+    #[test]
+    fn internal_detail_never_reaches_the_client() {
+        let err: async_graphql::Error =
+            AppError::internal(anyhow::anyhow!("password=hunter2")).into();
+        assert_eq!(err.message, "internal error");
+        let ext = format!("{:?}", err.extensions);
+        assert!(!ext.contains("hunter2"));
+        assert!(ext.contains("INTERNAL"));
     }
 }

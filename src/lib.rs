@@ -14,11 +14,12 @@
 //! - [`pagination`]: page sizes and keyset cursors;
 //! - [`store`]: one trait per storage concern, real and embedded implementations;
 //! - domains, each with `types`, `query`, `mutation`, `service`:
-//!   [`accounts`], [`directory`], [`contacts`];
+//!   [`accounts`], [`directory`], [`contacts`], [`cases`];
 //! - [`seed`]: demo data for newcomers.
 pub mod accounts;
 pub mod app;
 pub mod auth;
+pub mod cases;
 pub mod config;
 pub mod contacts;
 pub mod directory;

@@ -10,6 +10,10 @@ use crate::{
         mutation::AccountsMutation, query::AccountsQuery, service::AccountsService,
         subscription::AccountsSubscription,
     },
+    cases::{
+        mutation::CasesMutation, query::CasesQuery, service::CasesService,
+        subscription::CasesSubscription,
+    },
     config::Config,
     contacts::{
         mutation::ContactsMutation, query::ContactsQuery, service::ContactsService,
@@ -21,13 +25,22 @@ use crate::{
 };
 
 #[derive(MergedObject, Default)]
-pub struct Query(AccountsQuery, DirectoryQuery, ContactsQuery);
+pub struct Query(AccountsQuery, DirectoryQuery, ContactsQuery, CasesQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(AccountsMutation, DirectoryMutation, ContactsMutation);
+pub struct Mutation(
+    AccountsMutation,
+    DirectoryMutation,
+    ContactsMutation,
+    CasesMutation,
+);
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(AccountsSubscription, ContactsSubscription);
+pub struct Subscription(
+    AccountsSubscription,
+    ContactsSubscription,
+    CasesSubscription,
+);
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
@@ -39,6 +52,7 @@ pub struct Services {
     pub accounts: AccountsService,
     pub directory: DirectoryService,
     pub contacts: ContactsService,
+    pub cases: CasesService,
 }
 
 impl Services {
@@ -46,12 +60,14 @@ impl Services {
         let accounts = AccountsService::new(stores.clone(), &config);
         let directory = DirectoryService::new(stores.clone(), accounts.clone(), &config);
         let contacts = ContactsService::new(stores.clone(), accounts.clone(), &config);
+        let cases = CasesService::new(stores.clone(), accounts.clone(), &config);
         Self {
             config,
             stores,
             accounts,
             directory,
             contacts,
+            cases,
         }
     }
 }

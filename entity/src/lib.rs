@@ -4,7 +4,10 @@
 //! column never widens the public API (see `src/*/types.rs` for what clients see).
 
 pub mod account;
+pub mod audit_event;
 pub mod care_link;
+pub mod case_document;
+pub mod case_document_version;
 pub mod doctor;
 pub mod document;
 pub mod patient;

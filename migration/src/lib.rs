@@ -3,6 +3,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261204_000001_accounts;
 mod m20261204_000002_care_links;
+mod m20261204_000003_cases;
 
 pub struct Migrator;
 
@@ -12,6 +13,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261204_000001_accounts::Migration),
             Box::new(m20261204_000002_care_links::Migration),
+            Box::new(m20261204_000003_cases::Migration),
         ]
     }
 }

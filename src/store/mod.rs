@@ -27,10 +27,15 @@ pub struct Stores {
     pub bus: Arc<dyn bus::Bus>,
 }
 
-/// What `/readyz` reports.
+/// What `/readyz` reports. Only the SQL primary decides readiness: every
+/// instance shares the other backends, so failing readiness on them would
+/// take every instance out of the load balancer at once, while most of the
+/// API still works without them. They show as `degraded`.
 #[derive(Serialize)]
 pub struct Readiness {
     pub ready: bool,
+    /// A backend other than the primary is down or the replica is unusable.
+    pub degraded: bool,
     pub sql: sql::SqlStatus,
     pub documents: BackendStatus,
     pub cache: BackendStatus,
@@ -107,7 +112,9 @@ impl Stores {
         let cache = BackendStatus::of(self.cache.kind(), cache);
         let bus = BackendStatus::of(self.bus.kind(), bus);
         Readiness {
-            ready: sql.primary && documents.ok && cache.ok && bus.ok,
+            ready: sql.primary,
+            degraded: !(documents.ok && cache.ok && bus.ok)
+                || matches!(sql.replica, "down" | "lagging"),
             sql,
             documents,
             cache,

@@ -14,6 +14,7 @@ async fn doctors_page_through_without_gaps_or_repeats() {
         let dept = if i % 2 == 0 { "Neurology" } else { "Oncology" };
         ids.push(app.doctor(&format!("doc{i}@example.com"), dept).await.1);
     }
+    app.caught_up().await;
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
     let mut pages = 0;
@@ -129,6 +130,7 @@ async fn profiles_update_and_role_fields_are_checked() {
         .await;
     assert_eq!(r.data("updateMyProfile.doctor.department"), "Neurology");
     // Read back anonymously: the directory serves the new value.
+    app.caught_up().await;
     let d = app
         .gql(
             None,

@@ -173,6 +173,10 @@ pub async fn spawn_app_guarded(options: Options, guard: Option<Guard>) -> TestAp
         None => fresh_config(&options, dir.path()).await,
     };
     let app = App::build(config.clone()).await.expect("app builds");
+    if real_services() && !options.stale_replica && !options.dead_replica {
+        // The migrations must reach the replica before anything reads there.
+        replica_caught_up(&config).await;
+    }
     let port = app.port();
     let services = app.services().clone();
     let (tx, rx) = oneshot::channel::<()>();
@@ -241,6 +245,56 @@ async fn fresh_config(options: &Options, dir: &std::path::Path) -> Config {
     config.redis_url = Some(env("DRSEEK_TEST_REDIS_URL"));
     config.redis_prefix = name;
     config
+}
+
+/// Waits until the replica has applied everything the primary has written
+/// (same GTID position). Tests call it before one account reads what another
+/// wrote: read-your-writes covers only an account's own writes.
+pub async fn replica_caught_up(config: &Config) {
+    let (Some(primary), Some(replica)) = (&config.database_url, &config.replica_url) else {
+        return;
+    };
+    if !primary.starts_with("mysql") {
+        return;
+    }
+    let primary = sql(primary).await;
+    let replica = sql(replica).await;
+    let pos = |db: DatabaseConnection, var: &'static str| async move {
+        let row = db
+            .query_one(Statement::from_string(
+                DbBackend::MySql,
+                format!("SELECT @@global.{var} AS p"),
+            ))
+            .await
+            .expect("gtid position")
+            .expect("row");
+        row.try_get::<String>("", "p").expect("string")
+    };
+    // Positions are `domain-server-seq` lists; the replica has caught up when
+    // every domain's sequence number has reached the primary's.
+    let parse = |p: &str| -> Vec<(u64, u64)> {
+        p.split(',')
+            .filter_map(|g| {
+                let mut it = g.trim().split('-');
+                let domain = it.next()?.parse().ok()?;
+                let _server = it.next()?;
+                Some((domain, it.next()?.parse().ok()?))
+            })
+            .collect()
+    };
+    let target = pos(primary.clone(), "gtid_binlog_pos").await;
+    let wanted = parse(&target);
+    for _ in 0..2400 {
+        let have = parse(&pos(replica.clone(), "gtid_slave_pos").await);
+        if wanted
+            .iter()
+            .all(|(d, seq)| have.iter().any(|(hd, hs)| hd == d && hs >= seq))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the replica did not reach the primary's position {target} within 60 s");
 }
 
 /// A GraphQL response, with helpers to read it.
@@ -333,6 +387,11 @@ impl TestApp {
             p["token"].as_str().expect("token").to_owned(),
             p["account"]["id"].as_str().expect("id").to_owned(),
         )
+    }
+
+    /// See [`replica_caught_up`].
+    pub async fn caught_up(&self) {
+        replica_caught_up(&self.config).await;
     }
 
     /// `/readyz` as JSON.

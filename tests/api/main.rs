@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 mod accounts;
+mod cases;
 mod contacts;
 mod directory;
 mod helpers;

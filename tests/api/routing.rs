@@ -105,6 +105,7 @@ async fn stopping_the_replica_mid_test() {
         || async { app.readyz().await.1["sql"]["replica"] == "ok" },
     )
     .await;
+    app.caught_up().await;
     let r = app.gql(None, DOCTOR, json!({ "id": id })).await;
     assert_eq!(r.data("doctor.id"), &json!(id));
 }

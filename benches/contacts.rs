@@ -349,7 +349,8 @@ async fn bench(
     }
     eprintln!("contacts bench: server {pid} listening on {base}");
 
-    let result = exercise(args, &client, run_id).await;
+    log_memory(pid, "after start");
+    let result = exercise(args, &client, run_id, pid).await;
     let (peak_rss_kib, rss_kib) = memory(server.pid);
     if server.exited().is_some() {
         eprintln!(
@@ -385,7 +386,12 @@ struct Measured {
     incremental_pages: usize,
 }
 
-async fn exercise(args: &Args, client: &Client, run_id: &str) -> anyhow::Result<Measured> {
+async fn exercise(
+    args: &Args,
+    client: &Client,
+    run_id: &str,
+    pid: u32,
+) -> anyhow::Result<Measured> {
     let n = args.contacts;
     let p = args.page_size;
 
@@ -479,6 +485,7 @@ async fn exercise(args: &Args, client: &Client, run_id: &str) -> anyhow::Result<
         pages.len(),
         full_sync.as_secs_f64()
     );
+    log_memory(pid, "after the full sync");
 
     // 5. K new patients, each asking the doctor for a care link.
     let data = client
@@ -520,6 +527,7 @@ async fn exercise(args: &Args, client: &Client, run_id: &str) -> anyhow::Result<
         .try_collect::<Vec<()>>()
         .await?;
     let changes = changes_started.elapsed();
+    log_memory(pid, "after the changes");
 
     // 6. Incremental sync from the full sync's version.
     const CHANGES: &str = "query($s: String!, $n: Int!) { contactChanges(since: $s, first: $n) { \
@@ -695,6 +703,15 @@ fn memory(pid: u32) -> (Option<u64>, Option<u64>) {
             .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
     };
     (field("VmHWM:"), field("VmRSS:"))
+}
+
+fn log_memory(pid: u32, when: &str) {
+    let (peak, rss) = memory(pid);
+    eprintln!(
+        "contacts bench: server memory {when}: RSS {} MiB, peak {} MiB",
+        mib(rss),
+        mib(peak)
+    );
 }
 
 fn per_sec(rows: usize, time: Duration) -> f64 {

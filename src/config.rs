@@ -92,6 +92,10 @@ pub struct Config {
     #[arg(long, env = "DRSEEK_WS_INIT_TIMEOUT_MS", default_value_t = 10_000)]
     pub ws_init_timeout_ms: u64,
 
+    /// The server pings idle WebSocket connections this often (milliseconds).
+    #[arg(long, env = "DRSEEK_WS_KEEPALIVE_MS", default_value_t = 15_000)]
+    pub ws_keepalive_ms: u64,
+
     /// Serve GraphiQL at `/`.
     #[arg(long, env = "DRSEEK_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphiql: bool,

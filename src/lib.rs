@@ -14,7 +14,7 @@
 //! - [`pagination`]: page sizes and keyset cursors;
 //! - [`store`]: one trait per storage concern, real and embedded implementations;
 //! - domains, each with `types`, `query`, `mutation`, `service`:
-//!   [`accounts`], [`directory`], [`contacts`], [`cases`];
+//!   [`accounts`], [`directory`], [`contacts`], [`cases`], [`messaging`];
 //! - [`seed`]: demo data for newcomers.
 pub mod accounts;
 pub mod app;
@@ -25,6 +25,7 @@ pub mod contacts;
 pub mod directory;
 pub mod error;
 pub mod http;
+pub mod messaging;
 pub mod pagination;
 pub mod schema;
 pub mod seed;

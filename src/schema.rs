@@ -21,11 +21,21 @@ use crate::{
     },
     directory::{mutation::DirectoryMutation, query::DirectoryQuery, service::DirectoryService},
     error::{AppError, AppResult},
+    messaging::{
+        mutation::MessagingMutation, query::MessagingQuery, service::MessagingService,
+        subscription::MessagingSubscription,
+    },
     store::Stores,
 };
 
 #[derive(MergedObject, Default)]
-pub struct Query(AccountsQuery, DirectoryQuery, ContactsQuery, CasesQuery);
+pub struct Query(
+    AccountsQuery,
+    DirectoryQuery,
+    ContactsQuery,
+    CasesQuery,
+    MessagingQuery,
+);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
@@ -33,6 +43,7 @@ pub struct Mutation(
     DirectoryMutation,
     ContactsMutation,
     CasesMutation,
+    MessagingMutation,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -40,6 +51,7 @@ pub struct Subscription(
     AccountsSubscription,
     ContactsSubscription,
     CasesSubscription,
+    MessagingSubscription,
 );
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
@@ -53,6 +65,7 @@ pub struct Services {
     pub directory: DirectoryService,
     pub contacts: ContactsService,
     pub cases: CasesService,
+    pub messaging: MessagingService,
 }
 
 impl Services {
@@ -61,6 +74,7 @@ impl Services {
         let directory = DirectoryService::new(stores.clone(), accounts.clone(), &config);
         let contacts = ContactsService::new(stores.clone(), accounts.clone(), &config);
         let cases = CasesService::new(stores.clone(), accounts.clone(), &config);
+        let messaging = MessagingService::new(stores.clone(), accounts.clone(), &config);
         Self {
             config,
             stores,
@@ -68,6 +82,7 @@ impl Services {
             directory,
             contacts,
             cases,
+            messaging,
         }
     }
 }

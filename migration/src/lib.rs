@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261204_000001_accounts;
 mod m20261204_000002_care_links;
 mod m20261204_000003_cases;
+mod m20261204_000004_messaging;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_accounts::Migration),
             Box::new(m20261204_000002_care_links::Migration),
             Box::new(m20261204_000003_cases::Migration),
+            Box::new(m20261204_000004_messaging::Migration),
         ]
     }
 }

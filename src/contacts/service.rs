@@ -382,7 +382,21 @@ impl ContactsService {
             .one(&txn)
             .await?
             .ok_or(AppError::NotFound)?;
+        let closed = match to {
+            CareLinkStatus::Active => {
+                crate::messaging::service::open_for_link(&txn, &model).await?;
+                None
+            }
+            CareLinkStatus::Ended => {
+                crate::messaging::service::close_for_link(&txn, model.id).await?
+            }
+            _ => None,
+        };
         txn.commit().await?;
+        if let Some(conversation) = closed {
+            crate::messaging::service::publish_closed(self.stores.bus.as_ref(), &conversation, me)
+                .await;
+        }
         self.wrote(session, &model).await;
         tracing::info!(link = id, status = to.as_str(), "care link changed");
         let mut v = self.hydrate(db, vec![model]).await?;

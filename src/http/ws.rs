@@ -16,7 +16,7 @@ use super::SharedState;
 use crate::auth::{self, Viewer};
 
 /// The token in a `connection_init` payload, if any.
-fn payload_token(payload: &serde_json::Value) -> Option<String> {
+pub fn payload_token(payload: &serde_json::Value) -> Option<String> {
     let obj = payload.as_object()?;
     for key in ["Authorization", "authorization"] {
         if let Some(h) = obj.get(key).and_then(|v| v.as_str()) {
@@ -36,10 +36,18 @@ pub async fn ws(
     PoemData(state): PoemData<&SharedState>,
 ) -> impl IntoResponse {
     let state = state.clone();
-    let keepalive = Duration::from_millis(state.services.config.ws_init_timeout_ms.max(1000) * 6);
+    let config = &state.services.config;
+    let init_timeout = Duration::from_millis(config.ws_init_timeout_ms);
+    let keepalive = Duration::from_millis(config.ws_keepalive_ms.max(100));
+    let modern = protocol.0 == async_graphql::http::WebSocketProtocols::GraphQLWS;
     websocket
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| {
+        .on_upgrade(move |stream| async move {
+            if modern {
+                super::transport_ws::serve(stream, state, init_timeout, keepalive).await;
+                return;
+            }
+            // Legacy `graphql-ws` (subscriptions-transport-ws): async-graphql's handler.
             let accounts = state.services.accounts.clone();
             GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
                 .on_connection_init(move |payload| async move {
@@ -52,8 +60,9 @@ pub async fn ws(
                     data.insert(viewer);
                     Ok(data)
                 })
-                .keepalive_timeout(keepalive)
+                .keepalive_timeout(keepalive * 4)
                 .serve()
+                .await
         })
 }
 

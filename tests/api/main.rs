@@ -13,6 +13,7 @@ mod contacts;
 mod directory;
 mod helpers;
 mod http_spec;
+mod messaging;
 mod routing;
 mod schema_file;
 mod stores;

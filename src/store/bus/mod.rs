@@ -25,6 +25,11 @@ pub trait Bus: Send + Sync {
     async fn ping(&self) -> anyhow::Result<()>;
     /// `redis` or `memory`, for `/readyz`.
     fn kind(&self) -> &'static str;
+    /// Changes whenever this instance may have missed events (its Redis
+    /// subscription was re-established): lossless consumers then recheck SQL.
+    fn generation(&self) -> u64 {
+        0
+    }
 }
 
 /// Local fan-out: one broadcast channel per topic with live subscribers.

@@ -1,7 +1,13 @@
 //! Redis pub/sub bus. One connection per instance pattern-subscribes to the
 //! deployment's prefix and hands every message to the local [`Hub`]; it
 //! reconnects by itself when Redis comes back.
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
@@ -13,6 +19,8 @@ pub struct RedisBus {
     publisher: ConnectionManager,
     hub: Arc<Hub>,
     prefix: String,
+    /// Bumped on every resubscription (see [`Bus::generation`]).
+    generation: Arc<AtomicU64>,
 }
 
 impl RedisBus {
@@ -27,11 +35,19 @@ impl RedisBus {
         let hub = Arc::new(Hub::default());
         // Subscribe before returning, so nothing published after start is missed.
         let first = subscribe(&client, &prefix).await?;
-        tokio::spawn(pump(client, prefix.clone(), Arc::clone(&hub), first));
+        let generation = Arc::new(AtomicU64::new(0));
+        tokio::spawn(pump(
+            client,
+            prefix.clone(),
+            Arc::clone(&hub),
+            first,
+            Arc::clone(&generation),
+        ));
         Ok(Self {
             publisher,
             hub,
             prefix,
+            generation,
         })
     }
 }
@@ -43,7 +59,13 @@ async fn subscribe(client: &redis::Client, prefix: &str) -> redis::RedisResult<r
 }
 
 /// Forwards Redis messages to the hub until the process ends, reconnecting with backoff.
-async fn pump(client: redis::Client, prefix: String, hub: Arc<Hub>, first: redis::aio::PubSub) {
+async fn pump(
+    client: redis::Client,
+    prefix: String,
+    hub: Arc<Hub>,
+    first: redis::aio::PubSub,
+    generation: Arc<AtomicU64>,
+) {
     let mut next = Some(first);
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -52,6 +74,7 @@ async fn pump(client: redis::Client, prefix: String, hub: Arc<Hub>, first: redis
             None => match subscribe(&client, &prefix).await {
                 Ok(p) => {
                     tracing::info!("bus reconnected to redis");
+                    generation.fetch_add(1, Ordering::SeqCst);
                     p
                 }
                 Err(err) => {
@@ -70,6 +93,7 @@ async fn pump(client: redis::Client, prefix: String, hub: Arc<Hub>, first: redis
             }
         }
         tracing::warn!("bus lost its redis subscription; reconnecting");
+        generation.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -97,5 +121,9 @@ impl Bus for RedisBus {
 
     fn kind(&self) -> &'static str {
         "redis"
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 }

@@ -1,0 +1,66 @@
+use async_graphql::{connection::Connection, Context, Object, ID};
+
+use super::types::{Conversation, Message};
+use crate::{auth::Viewer, schema::services};
+
+#[derive(Default)]
+pub struct MessagingQuery;
+
+#[Object]
+impl MessagingQuery {
+    /// The viewer's conversations, most recent activity first, each with its
+    /// last message and the viewer's unread count.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 500) as usize * child_complexity + 1")]
+    async fn conversations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Conversation>> {
+        Ok(services(ctx)?
+            .messaging
+            .conversations(&Viewer::from_ctx(ctx), first, after)
+            .await?)
+    }
+
+    /// A conversation the viewer is a member of.
+    async fn conversation(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<Conversation>> {
+        Ok(Some(
+            services(ctx)?
+                .messaging
+                .conversation(&Viewer::from_ctx(ctx), &id)
+                .await?,
+        ))
+    }
+
+    /// Messages in seq order: `first`/`after` forward, `last`/`before`
+    /// backward; with neither, the newest page.
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(1, 500) as usize * child_complexity + 1"
+    )]
+    async fn messages(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Message>> {
+        let svc = &services(ctx)?.messaging;
+        Ok(svc
+            .messages(
+                &Viewer::from_ctx(ctx),
+                &conversation_id,
+                first,
+                after,
+                last,
+                before,
+            )
+            .await?)
+    }
+}

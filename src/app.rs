@@ -73,7 +73,8 @@ impl App {
             .at("/graphql", get(graphql::graphql).post(graphql::graphql))
             .at("/ws", get(ws::ws))
             .at("/healthz", get(health::healthz))
-            .at("/readyz", get(health::readyz));
+            .at("/readyz", get(health::readyz))
+            .at("/files/:id", get(crate::files::download::download));
         if config.graphiql {
             route = route
                 .at("/", get(graphiql::index))

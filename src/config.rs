@@ -88,6 +88,28 @@ pub struct Config {
     #[arg(long, env = "DRSEEK_MAX_CASE_CONTENT_BYTES", default_value_t = 1024 * 1024)]
     pub max_case_content_bytes: usize,
 
+    /// Where uploaded file contents are kept. Default: `<data dir>/blobs`.
+    /// Several instances must share it (a shared volume).
+    #[arg(long, env = "DRSEEK_BLOB_DIR")]
+    pub blob_dir: Option<PathBuf>,
+
+    /// Largest accepted upload (bytes).
+    #[arg(long, env = "DRSEEK_MAX_UPLOAD_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+
+    /// Secret for signed download URLs. Default: random per process (set it
+    /// when running several instances, so a URL works on all of them).
+    #[arg(long, env = "DRSEEK_FILE_URL_SECRET")]
+    pub file_url_secret: Option<String>,
+
+    /// Lifetime of a signed download URL (seconds).
+    #[arg(long, env = "DRSEEK_FILE_URL_TTL_SECS", default_value_t = 600)]
+    pub file_url_ttl_secs: u64,
+
+    /// `claimFile` calls allowed per account per minute.
+    #[arg(long, env = "DRSEEK_CLAIMS_PER_MINUTE", default_value_t = 30)]
+    pub claims_per_minute: u32,
+
     /// A WebSocket must send `connection_init` within this time (milliseconds).
     #[arg(long, env = "DRSEEK_WS_INIT_TIMEOUT_MS", default_value_t = 10_000)]
     pub ws_init_timeout_ms: u64,
@@ -143,6 +165,12 @@ impl Config {
                 self.data_dir.join("drseek.db").display()
             )
         })
+    }
+
+    pub fn blob_dir(&self) -> PathBuf {
+        self.blob_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("blobs"))
     }
 
     pub fn read_your_writes(&self) -> Duration {

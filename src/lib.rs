@@ -14,7 +14,7 @@
 //! - [`pagination`]: page sizes and keyset cursors;
 //! - [`store`]: one trait per storage concern, real and embedded implementations;
 //! - domains, each with `types`, `query`, `mutation`, `service`:
-//!   [`accounts`], [`directory`], [`contacts`], [`cases`], [`messaging`];
+//!   [`accounts`], [`directory`], [`contacts`], [`cases`], [`messaging`], [`files`];
 //! - [`seed`]: demo data for newcomers.
 pub mod accounts;
 pub mod app;
@@ -24,6 +24,7 @@ pub mod config;
 pub mod contacts;
 pub mod directory;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod messaging;
 pub mod pagination;

@@ -20,6 +20,11 @@ enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL) and exit.
     ExportSchema,
+    /// Delete stored bytes no file points to (not used for `--min-age-secs`).
+    GcBlobs {
+        #[arg(long, default_value_t = 3600)]
+        min_age_secs: u64,
+    },
     /// Insert demo doctors and patients (all with password `drseek-demo-1`).
     Seed {
         #[arg(long, default_value_t = 60)]
@@ -75,6 +80,17 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::ExportSchema => {
             print!("{}", schema::sdl());
+        }
+        Command::GcBlobs { min_age_secs } => {
+            telemetry(&config);
+            let stores = Stores::connect(&config).await?;
+            drseek::app::migrate(&stores).await?;
+            let files = drseek::files::service::FilesService::new(stores, &config);
+            let removed = files
+                .collect_garbage(std::time::Duration::from_secs(min_age_secs))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            tracing::info!(removed, "unreferenced blobs removed");
         }
         Command::Migrate => {
             telemetry(&config);

@@ -21,6 +21,7 @@ use crate::{
     },
     directory::{mutation::DirectoryMutation, query::DirectoryQuery, service::DirectoryService},
     error::{AppError, AppResult},
+    files::{mutation::FilesMutation, query::FilesQuery, service::FilesService},
     messaging::{
         mutation::MessagingMutation, query::MessagingQuery, service::MessagingService,
         subscription::MessagingSubscription,
@@ -35,6 +36,7 @@ pub struct Query(
     ContactsQuery,
     CasesQuery,
     MessagingQuery,
+    FilesQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -44,6 +46,7 @@ pub struct Mutation(
     ContactsMutation,
     CasesMutation,
     MessagingMutation,
+    FilesMutation,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -66,6 +69,7 @@ pub struct Services {
     pub contacts: ContactsService,
     pub cases: CasesService,
     pub messaging: MessagingService,
+    pub files: FilesService,
 }
 
 impl Services {
@@ -75,6 +79,7 @@ impl Services {
         let contacts = ContactsService::new(stores.clone(), accounts.clone(), &config);
         let cases = CasesService::new(stores.clone(), accounts.clone(), &config);
         let messaging = MessagingService::new(stores.clone(), accounts.clone(), &config);
+        let files = FilesService::new(stores.clone(), &config);
         Self {
             config,
             stores,
@@ -83,6 +88,7 @@ impl Services {
             contacts,
             cases,
             messaging,
+            files,
         }
     }
 }

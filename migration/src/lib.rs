@@ -5,6 +5,7 @@ mod m20261204_000001_accounts;
 mod m20261204_000002_care_links;
 mod m20261204_000003_cases;
 mod m20261204_000004_messaging;
+mod m20261204_000005_files;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000002_care_links::Migration),
             Box::new(m20261204_000003_cases::Migration),
             Box::new(m20261204_000004_messaging::Migration),
+            Box::new(m20261204_000005_files::Migration),
         ]
     }
 }

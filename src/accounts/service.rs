@@ -96,8 +96,17 @@ fn verify_password(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Argon2 is deliberately slow: keep it off the async workers.
+/// Argon2 is deliberately slow and takes 19 MiB per hash: keep it off the
+/// async workers, and run at most one per core, so a burst of logins can
+/// neither starve requests nor grow memory with the blocking pool.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
+    static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    let permits = PERMITS.get_or_init(|| {
+        tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+        )
+    });
+    let _permit = permits.acquire().await.map_err(AppError::internal)?;
     tokio::task::spawn_blocking(f)
         .await
         .map_err(AppError::internal)

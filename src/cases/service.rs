@@ -78,12 +78,57 @@ fn parse_doc_id(id: &ID) -> AppResult<String> {
     Ok(id.to_string())
 }
 
-fn attachments(ids: &[ID]) -> AppResult<Vec<i64>> {
-    if !ids.is_empty() {
-        // Files arrive with the files domain; until then no file id can exist.
-        return Err(AppError::bad_input("unknown file id in attachments"));
+/// Attachment ids: files the author owns.
+async fn attachments(sql: &crate::store::sql::Sql, author: i64, ids: &[ID]) -> AppResult<Vec<i64>> {
+    if ids.len() > 50 {
+        return Err(AppError::bad_input("at most 50 attachments"));
     }
-    Ok(Vec::new())
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let n = id
+            .parse::<i64>()
+            .map_err(|_| AppError::bad_input("not a valid file id in attachments"))?;
+        let owned = entity::file::Entity::find_by_id(n)
+            .one(sql.writer())
+            .await?;
+        if owned.is_none_or(|f| f.owner_id != author) {
+            return Err(AppError::bad_input(format!(
+                "attachments: file {n} is not one of yours"
+            )));
+        }
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    Ok(out)
+}
+
+/// Records which files a document version attaches, for download checks.
+async fn index_attachments(sql: &crate::store::sql::Sql, doc: &CaseDoc) -> AppResult<()> {
+    use sea_orm::{sea_query::OnConflict, ActiveValue::Set};
+    if doc.attachments.is_empty() {
+        return Ok(());
+    }
+    let rows = doc
+        .attachments
+        .iter()
+        .map(|f| entity::case_attachment::ActiveModel {
+            document_id: Set(doc.id.clone()),
+            file_id: Set(*f),
+            patient_id: Set(doc.patient_id),
+        });
+    entity::case_attachment::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([
+                entity::case_attachment::Column::DocumentId,
+                entity::case_attachment::Column::FileId,
+            ])
+            .update_column(entity::case_attachment::Column::FileId)
+            .to_owned(),
+        )
+        .exec(sql.writer())
+        .await?;
+    Ok(())
 }
 
 impl CasesService {
@@ -375,7 +420,8 @@ impl CasesService {
             title: required_text("title", &input.title, 200)?,
             occurred_at: validate::occurred_at(input.occurred_at)?,
             content: validate::content(input.content.0, self.max_content_bytes)?,
-            attachments: attachments(&input.attachments)?,
+            attachments: attachments(&self.stores.sql, session.account_id.0, &input.attachments)
+                .await?,
             version: 1,
             archived: false,
             created_at: now,
@@ -389,6 +435,7 @@ impl CasesService {
             true,
         )
         .await?;
+        index_attachments(&self.stores.sql, &doc).await?;
         self.stores
             .documents
             .insert_case(&doc)
@@ -444,6 +491,7 @@ impl CasesService {
             true,
         )
         .await?;
+        index_attachments(&self.stores.sql, &next).await?;
         let applied = self
             .stores
             .documents
@@ -489,7 +537,10 @@ impl CasesService {
             .content
             .map(|c| validate::content(c.0, self.max_content_bytes))
             .transpose()?;
-        let files = input.attachments.as_deref().map(attachments).transpose()?;
+        let files = match (input.attachments.as_deref(), viewer.account_id()) {
+            (Some(ids), Some(me)) => Some(attachments(&self.stores.sql, me.0, ids).await?),
+            _ => None,
+        };
         self.change(viewer, AuditAction::Update, id, expected, |doc| {
             if doc.archived {
                 return Err(AppError::Conflict(

@@ -45,12 +45,12 @@ fn negotiate(req: &Request) -> Option<&'static str> {
 }
 
 /// Why a request is not a GraphQL request at all; becomes a non-200 response.
-struct Rejection {
+pub struct Rejection {
     status: StatusCode,
     message: String,
 }
 
-fn reject(status: StatusCode, message: &str) -> Rejection {
+pub fn reject(status: StatusCode, message: &str) -> Rejection {
     Rejection {
         status,
         message: message.to_owned(),
@@ -81,7 +81,7 @@ fn code_for(status: StatusCode) -> &'static str {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct WireRequest {
+pub struct WireRequest {
     query: Option<String>,
     operation_name: Option<String>,
     variables: Option<serde_json::Value>,
@@ -89,7 +89,7 @@ struct WireRequest {
 }
 
 impl WireRequest {
-    fn into_request(self) -> Result<GqlRequest, Rejection> {
+    pub fn into_request(self) -> Result<GqlRequest, Rejection> {
         let query = self
             .query
             .ok_or_else(|| reject(StatusCode::BAD_REQUEST, "the request has no `query`"))?;
@@ -145,7 +145,7 @@ async fn read_request(
     req: &Request,
     body: Body,
     state: &SharedState,
-) -> Result<GqlRequest, Rejection> {
+) -> Result<(GqlRequest, super::upload::Uploads), Rejection> {
     if req.method() == Method::GET {
         let wire: WireRequest = match req.uri().query() {
             Some(q) => {
@@ -204,7 +204,7 @@ async fn read_request(
                 ));
             }
         }
-        return wire.into_request();
+        return Ok((wire.into_request()?, Default::default()));
     }
     let content_type = req.header(header::CONTENT_TYPE).unwrap_or("");
     let essence = content_type
@@ -213,10 +213,28 @@ async fn read_request(
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
+    if essence == "multipart/form-data" {
+        // Multipart is a CORS-simple request: without a header a browser must
+        // preflight, any site could make a logged-in browser upload (CSRF).
+        let preflighted = [
+            "graphql-preflight",
+            "apollo-require-preflight",
+            "x-apollo-operation-name",
+        ]
+        .iter()
+        .any(|h| req.headers().contains_key(*h));
+        if !preflighted {
+            return Err(reject(
+                StatusCode::BAD_REQUEST,
+                "multipart requests need a `GraphQL-Preflight: 1` header",
+            ));
+        }
+        return super::upload::read(content_type, body, state).await;
+    }
     if essence != JSON {
         return Err(reject(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the request as application/json",
+            "send the request as application/json or multipart/form-data",
         ));
     }
     let limit = state.services.config.max_body_bytes;
@@ -249,7 +267,7 @@ async fn read_request(
             &format!("the body is not a valid GraphQL request: {e}"),
         )
     })?;
-    wire.into_request()
+    Ok((wire.into_request()?, Default::default()))
 }
 
 #[handler]
@@ -260,7 +278,7 @@ pub async fn graphql(req: &Request, body: Body, Data(state): Data<&SharedState>)
             .body(format!("accept {GRAPHQL_RESPONSE_JSON} or {JSON}"));
     };
     let request = match read_request(req, body, state).await {
-        Ok(r) => r,
+        Ok((r, uploads)) => r.data(uploads),
         Err(rejection) => return rejection.into_response(media),
     };
     let token = req.header(header::AUTHORIZATION).and_then(auth::bearer);

@@ -3,6 +3,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod transport_ws;
+pub mod upload;
 pub mod ws;
 
 use std::sync::Arc;

@@ -385,7 +385,7 @@ impl MessagingService {
                 "clientId must be 1 to 64 printable characters",
             ));
         }
-        let (text, file_id, case_document_id) = self.payload(&conv, &input).await?;
+        let (text, file_id, case_document_id) = self.payload(&conv, &input, me).await?;
         // A retry: the same message, or a conflict if the content differs.
         let same_client = message::Entity::find()
             .filter(message::Column::ConversationId.eq(conv.id))
@@ -496,6 +496,7 @@ impl MessagingService {
         &self,
         conv: &conversation::Model,
         input: &SendMessageInput,
+        sender: i64,
     ) -> AppResult<(Option<String>, Option<i64>, Option<String>)> {
         let extra = |ok: bool, what: &str| {
             if ok {
@@ -532,9 +533,26 @@ impl MessagingService {
                 let Some(file) = &input.file_id else {
                     return Err(AppError::bad_input("fileId is required"));
                 };
-                parse_id(file, "file")?;
-                // Files arrive with the files domain; until then no file id exists.
-                Err(AppError::bad_input("unknown file id"))
+                let id = parse_id(file, "file")?;
+                let owned = entity::file::Entity::find_by_id(id)
+                    .one(self.stores.sql.writer())
+                    .await?;
+                let Some(file) = owned.filter(|f| f.owner_id == sender) else {
+                    return Err(AppError::NotFound);
+                };
+                let fits = match input.kind {
+                    MessageKind::Image => file.content_type.starts_with("image/"),
+                    MessageKind::Voice => file.content_type.starts_with("audio/"),
+                    _ => true,
+                };
+                if !fits {
+                    return Err(AppError::bad_input(format!(
+                        "a {} message needs a matching file; this one is {}",
+                        input.kind.as_str(),
+                        file.content_type
+                    )));
+                }
+                Ok((None, Some(file.id), None))
             }
             MessageKind::Case => {
                 extra(

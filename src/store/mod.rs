@@ -7,6 +7,7 @@
 //! | documents | MongoDB               | JSON rows in the SQL database |
 //! | cache     | Redis                 | in-process map               |
 //! | bus       | Redis pub/sub         | in-process broadcast         |
+pub mod blobs;
 pub mod bus;
 pub mod cache;
 pub mod documents;
@@ -25,6 +26,7 @@ pub struct Stores {
     pub documents: Arc<dyn documents::DocumentStore>,
     pub cache: Arc<dyn cache::Cache>,
     pub bus: Arc<dyn bus::Bus>,
+    pub blobs: Arc<dyn blobs::BlobStore>,
 }
 
 /// What `/readyz` reports. Only the SQL primary decides readiness: every
@@ -87,11 +89,14 @@ impl Stores {
                 Arc::new(bus::memory::MemoryBus::default()),
             ),
         };
+        let blobs: Arc<dyn blobs::BlobStore> =
+            Arc::new(blobs::local::LocalBlobs::new(config.blob_dir())?);
         Ok(Self {
             sql,
             documents,
             cache,
             bus,
+            blobs,
         })
     }
 

@@ -158,12 +158,24 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
-    let guard = shared_services().await;
-    spawn_app_guarded(options, Some(guard)).await
+    // A second instance belongs to a test that already holds a guard; taking
+    // another could deadlock behind a queued exclusive test.
+    let guard = match options.same_backends_as {
+        Some(_) => None,
+        None => Some(shared_services().await),
+    };
+    spawn_app_guarded(options, guard).await
 }
 
 /// Like [`spawn_app_with`], for a test that already holds a [`Guard`].
 pub async fn spawn_app_guarded(options: Options, guard: Option<Guard>) -> TestApp {
+    // Logs stay silent unless asked for: `RUST_LOG=drseek=debug cargo test`.
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
     let dir = std::sync::Arc::new(tempfile::tempdir().expect("tempdir"));
     let config = match options.same_backends_as.clone() {
         Some(mut c) => {

@@ -258,7 +258,7 @@ async fn bad_messages_are_refused() {
             json!({ "conversationId": conv, "clientId": "x", "kind": "IMAGE", "fileId": "5" })
         )
         .await,
-        "BAD_USER_INPUT"
+        "NOT_FOUND"
     );
     assert_eq!(send(c.patient.clone(), json!({ "conversationId": conv, "clientId": "x", "kind": "CASE", "caseDocumentId": "ffffffffffffffffffffffff" })).await, "NOT_FOUND");
     assert_eq!(

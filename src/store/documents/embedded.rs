@@ -127,10 +127,9 @@ impl DocumentStore for EmbeddedDocuments {
                     case_document_version::Column::DocumentId,
                     case_document_version::Column::Version,
                 ])
-                .do_nothing()
+                .update_column(case_document_version::Column::Version)
                 .to_owned(),
             )
-            .do_nothing()
             .exec(db)
             .await?;
         let row = to_row(next)?;

@@ -64,8 +64,9 @@ pub struct Config {
     #[arg(long, env = "DRSEEK_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
-    /// Deepest accepted GraphQL query.
-    #[arg(long, env = "DRSEEK_MAX_QUERY_DEPTH", default_value_t = 12)]
+    /// Deepest accepted GraphQL query. The standard introspection query
+    /// (GraphiQL's) needs 15.
+    #[arg(long, env = "DRSEEK_MAX_QUERY_DEPTH", default_value_t = 16)]
     pub max_query_depth: usize,
 
     /// Highest accepted GraphQL query complexity.

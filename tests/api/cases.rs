@@ -205,6 +205,27 @@ async fn the_access_matrix_with_an_audit_row_for_every_denial() {
             .code(),
         "UNAUTHENTICATED"
     );
+    for (q, vars) in [
+        (HISTORY, json!({ "id": doc })),
+        (UPDATE, json!({ "id": doc, "v": 1, "i": { "title": "x" } })),
+        (ARCHIVE, json!({ "id": doc, "v": 1 })),
+        (
+            CREATE,
+            input(
+                &w.patient_id,
+                "LAB_RESULT",
+                "x",
+                "2026-11-01T08:00:00Z",
+                json!({}),
+            ),
+        ),
+    ] {
+        assert_eq!(
+            app.gql(None, q, vars).await.code(),
+            "UNAUTHENTICATED",
+            "anonymous {q:.30}"
+        );
+    }
     // Only the author changes a document.
     assert_eq!(
         app.gql(

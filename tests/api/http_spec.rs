@@ -196,6 +196,32 @@ async fn depth_and_complexity_limits() {
     );
 }
 
+/// GraphiQL loads the schema with the standard introspection query: the
+/// depth and complexity limits must let it through.
+#[tokio::test]
+async fn the_standard_introspection_query_passes_the_limits() {
+    let app = spawn_app().await;
+    let mut type_ref = String::from("kind name");
+    for _ in 0..9 {
+        type_ref = format!("kind name ofType {{ {type_ref} }}");
+    }
+    let q = format!(
+        "query IntrospectionQuery {{ __schema {{ queryType {{ name }} mutationType {{ name }} subscriptionType {{ name }}
+           types {{ ...FullType }} directives {{ name args {{ ...InputValue }} }} }} }}
+         fragment FullType on __Type {{ kind name description
+           fields(includeDeprecated: true) {{ name args {{ ...InputValue }} type {{ ...TypeRef }} isDeprecated }}
+           inputFields {{ ...InputValue }} interfaces {{ ...TypeRef }}
+           enumValues(includeDeprecated: true) {{ name }} possibleTypes {{ ...TypeRef }} }}
+         fragment InputValue on __InputValue {{ name type {{ ...TypeRef }} defaultValue }}
+         fragment TypeRef on __Type {{ {type_ref} }}"
+    );
+    let r = app.gql(None, &q, json!({})).await;
+    assert!(r
+        .data("__schema.types")
+        .as_array()
+        .is_some_and(|t| t.len() > 20));
+}
+
 #[tokio::test]
 async fn graphiql_is_served_from_the_binary() {
     let app = spawn_app().await;

@@ -254,19 +254,23 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     rows.push(Row::local("MD5 (memory)".into(), size, started.elapsed()));
     let started = Instant::now();
     let b3_mem = blake3::hash(&buf).to_hex().to_string();
-    rows.push(Row::local("BLAKE3 (memory)".into(), size, started.elapsed()));
+    rows.push(Row::local(
+        "BLAKE3 (memory)".into(),
+        size,
+        started.elapsed(),
+    ));
     let started = Instant::now();
     let (mut m, mut b) = (Md5::new(), blake3::Hasher::new());
     for chunk in buf.chunks(HASH_CHUNK) {
         m.update(chunk);
         b.update(chunk);
     }
-    let (md5_one, b3_one) = (
-        hex::encode(m.finalize()),
-        b.finalize().to_hex().to_string(),
-    );
+    let (md5_one, b3_one) = (hex::encode(m.finalize()), b.finalize().to_hex().to_string());
     rows.push(Row::local(
-        format!("MD5 + BLAKE3 one pass ({} KiB chunks, memory)", HASH_CHUNK / 1024),
+        format!(
+            "MD5 + BLAKE3 one pass ({} KiB chunks, memory)",
+            HASH_CHUNK / 1024
+        ),
         size,
         started.elapsed(),
     ));
@@ -277,7 +281,10 @@ async fn run(args: &Args) -> anyhow::Result<()> {
 
     // The client's streaming pass over the generator (what a client does
     // before uploading with `md5`, or before a claim).
-    eprintln!("files bench: hashing the {} MiB upload, streaming", args.size_mib);
+    eprintln!(
+        "files bench: hashing the {} MiB upload, streaming",
+        args.size_mib
+    );
     let started = Instant::now();
     let large = digest_stream(SEED_LARGE, size);
     rows.push(Row::local(
@@ -389,7 +396,8 @@ async fn exercise(
 
     // 3. The large upload.
     eprintln!("files bench: uploading {} MiB", args.size_mib);
-    let (time, max_rss) = sampled(pid, client.upload(uploader, SEED_LARGE, large, "large.bin")).await?;
+    let (time, max_rss) =
+        sampled(pid, client.upload(uploader, SEED_LARGE, large, "large.bin")).await?;
     let (peak, rss) = memory(pid);
     rows.push(Row {
         operation: format!("upload {} MiB (with md5)", args.size_mib),
@@ -414,7 +422,8 @@ async fn exercise(
 
     // 4. Upload the claim file once, then claim it as another user.
     eprintln!("files bench: uploading {} MiB to claim", args.claim_mib);
-    let (upload_time, max_rss) = sampled(pid, client.upload(uploader, SEED_CLAIM, claim, "claim.bin")).await?;
+    let (upload_time, max_rss) =
+        sampled(pid, client.upload(uploader, SEED_CLAIM, claim, "claim.bin")).await?;
     rows.push(Row {
         operation: format!("upload {} MiB (with md5)", args.claim_mib),
         bytes: claim.size,
@@ -460,7 +469,10 @@ async fn exercise(
          times {:?}; {:.0}× faster than uploading the same {} MiB ({}), {:.0}× fewer bytes",
         wire.0,
         wire.1,
-        times.iter().map(|t| format!("{:.2} ms", t.as_secs_f64() * 1000.0)).collect::<Vec<_>>(),
+        times
+            .iter()
+            .map(|t| format!("{:.2} ms", t.as_secs_f64() * 1000.0))
+            .collect::<Vec<_>>(),
         upload_time.as_secs_f64() / median.as_secs_f64().max(1e-9),
         args.claim_mib,
         fmt_time(upload_time),
@@ -503,7 +515,11 @@ fn check_file(file: &Value, want: &Digests, what: &str) -> anyhow::Result<()> {
         bail!("{what} answered null");
     }
     if file["size"].as_u64() != Some(want.size) {
-        bail!("{what} answered size {}, expected {}", file["size"], want.size);
+        bail!(
+            "{what} answered size {}, expected {}",
+            file["size"],
+            want.size
+        );
     }
     if file["blake3"].as_str() != Some(want.blake3.as_str()) {
         bail!(

@@ -21,6 +21,7 @@ pub struct App {
     acceptor: TcpAcceptor,
     port: u16,
     state: SharedState,
+    shutdown_tx: tokio::sync::watch::Sender<bool>,
     grace: Duration,
 }
 
@@ -40,9 +41,15 @@ impl App {
             .sql
             .spawn_replica_monitor(Duration::from_millis(config.replica_check_ms));
         let services = Services::new(Arc::clone(&config), stores);
+        let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
+        let instance: &'static str =
+            Box::leak(format!("{:08x}", rand::random::<u32>()).into_boxed_str());
+        crate::http::observe::prometheus();
         let state = Arc::new(AppState {
             schema: schema::build(services.clone()),
             services,
+            shutdown,
+            instance,
         });
         let acceptor = TcpListener::bind(config.listen).into_acceptor().await?;
         let port = acceptor
@@ -54,6 +61,7 @@ impl App {
             acceptor,
             port,
             state,
+            shutdown_tx,
             grace: Duration::from_secs(config.shutdown_grace_secs),
         })
     }
@@ -74,16 +82,27 @@ impl App {
             .at("/ws", get(ws::ws))
             .at("/healthz", get(health::healthz))
             .at("/readyz", get(health::readyz))
+            .at("/metrics", get(crate::http::observe::metrics_endpoint))
             .at("/files/:id", get(crate::files::download::download));
         if config.graphiql {
             route = route
                 .at("/", get(graphiql::index))
                 .at("/assets/graphiql/:name", get(graphiql::asset));
         }
-        let endpoint = route.data(Arc::clone(&self.state)).with(CatchPanic::new());
-        tracing::info!(port = self.port, "drseek serving");
+        let instance = self.state.instance;
+        let endpoint = route
+            .data(Arc::clone(&self.state))
+            .with(CatchPanic::new())
+            .with(crate::http::observe::Observe { instance });
+        tracing::info!(port = self.port, instance, "drseek serving");
+        let tx = self.shutdown_tx;
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing WebSockets, draining requests");
+            let _ = tx.send(true);
+        };
         Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(endpoint, shutdown, Some(self.grace))
+            .run_with_graceful_shutdown(endpoint, signal, Some(self.grace))
             .await
     }
 }

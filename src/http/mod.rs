@@ -2,6 +2,7 @@
 pub mod graphiql;
 pub mod graphql;
 pub mod health;
+pub mod observe;
 pub mod transport_ws;
 pub mod upload;
 pub mod ws;
@@ -15,6 +16,11 @@ use crate::schema::{AppSchema, Services};
 pub struct AppState {
     pub schema: AppSchema,
     pub services: Services,
+    /// Flips to true when the server starts shutting down: WebSockets then
+    /// close with 1001 (going away) so clients reconnect elsewhere.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// This process's id, sent as `x-drseek-instance`.
+    pub instance: &'static str,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -100,8 +100,14 @@ pub async fn serve(
     tokio::pin!(deadline);
     let mut ping = tokio::time::interval(keepalive);
     ping.reset();
+    let mut shutdown = session.state.shutdown.clone();
+    metrics::gauge!("drseek_ws_connections").increment(1.0);
     loop {
         tokio::select! {
+            _ = shutdown.changed() => {
+                session.close(1001, "Server shutting down").await;
+                break;
+            }
             () = &mut deadline, if session.viewer.is_none() => {
                 session.close(4408, "Connection initialisation timeout").await;
                 break;
@@ -127,11 +133,21 @@ pub async fn serve(
             }
         }
     }
+    metrics::gauge!("drseek_ws_connections").decrement(1.0);
     for (_, task) in session.running.drain() {
         task.abort();
     }
     drop(session);
     let _ = writer.await;
+}
+
+/// Counts a running subscription until its task ends or is aborted.
+struct ActiveSubscription;
+
+impl Drop for ActiveSubscription {
+    fn drop(&mut self) {
+        metrics::gauge!("drseek_subscriptions").decrement(1.0);
+    }
 }
 
 struct Session {
@@ -220,6 +236,8 @@ impl Session {
                 let tx = self.tx.clone();
                 let task_id = id.clone();
                 let task = tokio::spawn(async move {
+                    metrics::gauge!("drseek_subscriptions").increment(1.0);
+                    let _active = ActiveSubscription;
                     futures_util::pin_mut!(stream);
                     let mut first = true;
                     while let Some(response) = stream.next().await {

@@ -172,7 +172,11 @@ pub fn messages(
                 }
             };
             match batch {
-                Ok(ms) => for m in ms { yield m; },
+                Ok(ms) => for m in ms {
+                    let lag = Utc::now().timestamp_millis() - m.created_at_ms;
+                    metrics::histogram!("drseek_message_delivery_lag_seconds").record(lag.max(0) as f64 / 1000.0);
+                    yield m;
+                },
                 Err(e) => tracing::warn!(error = ?e, "could not fill a message gap; will retry"),
             }
         }

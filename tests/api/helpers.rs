@@ -401,6 +401,13 @@ impl TestApp {
         )
     }
 
+    /// Starts a graceful shutdown, as SIGTERM does.
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
     /// See [`replica_caught_up`].
     pub async fn caught_up(&self) {
         replica_caught_up(&self.config).await;

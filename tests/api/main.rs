@@ -15,6 +15,7 @@ mod files;
 mod helpers;
 mod http_spec;
 pub mod messaging;
+mod operations;
 mod routing;
 mod schema_file;
 mod stores;

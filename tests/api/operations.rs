@@ -1,0 +1,77 @@
+//! Operations: request ids, metrics, graceful shutdown.
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::{protocol::frame::coding::CloseCode, Message};
+
+use crate::{helpers::spawn_app, messaging::ws_init};
+
+#[tokio::test]
+async fn responses_carry_request_ids_and_the_instance() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .post(app.url("/graphql"))
+        .header("x-request-id", "abc-123")
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.headers()["x-request-id"], "abc-123");
+    assert!(r.headers().contains_key("x-drseek-instance"));
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .expect("send");
+    let id = r.headers()["x-request-id"].to_str().expect("id").to_owned();
+    assert_eq!(id.len(), 16, "a fresh id replaces an unsafe one");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_connections_and_replica_state() {
+    let app = spawn_app().await;
+    let (token, _) = app.patient("m@example.com").await;
+    let _ws = ws_init(&app, &token).await;
+    let body = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
+    for name in [
+        "drseek_http_requests_total",
+        "drseek_http_request_duration_seconds",
+        "drseek_ws_connections",
+        "drseek_replica_lag_seconds",
+    ] {
+        assert!(body.contains(name), "{name} missing from /metrics");
+    }
+    assert!(body.contains("route=\"graphql\""));
+}
+
+#[tokio::test]
+async fn shutdown_closes_websockets_with_going_away() {
+    let mut app = spawn_app().await;
+    let (token, _) = app.patient("s@example.com").await;
+    let mut ws = ws_init(&app, &token).await;
+    app.stop();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("closed within 5 s");
+    assert_eq!(closed, Some(CloseCode::Away));
+}

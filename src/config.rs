@@ -111,6 +111,30 @@ pub struct Config {
     #[arg(long, env = "DRSEEK_CLAIMS_PER_MINUTE", default_value_t = 30)]
     pub claims_per_minute: u32,
 
+    /// Login attempts allowed per client address per minute (0: no limit).
+    #[arg(
+        long,
+        env = "DRSEEK_LOGIN_ATTEMPTS_PER_MINUTE_PER_IP",
+        default_value_t = 30
+    )]
+    pub login_attempts_per_minute_per_ip: u32,
+
+    /// Login attempts allowed per login name per minute (0: no limit).
+    #[arg(
+        long,
+        env = "DRSEEK_LOGIN_ATTEMPTS_PER_MINUTE_PER_LOGIN",
+        default_value_t = 10
+    )]
+    pub login_attempts_per_minute_per_login: u32,
+
+    /// Mutations allowed per account per minute (0: no limit).
+    #[arg(long, env = "DRSEEK_MUTATIONS_PER_MINUTE", default_value_t = 600)]
+    pub mutations_per_minute: u32,
+
+    /// Take the client address from `X-Forwarded-For` (behind a trusted proxy only).
+    #[arg(long, env = "DRSEEK_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
+    pub trust_forwarded_for: bool,
+
     /// A WebSocket must send `connection_init` within this time (milliseconds).
     #[arg(long, env = "DRSEEK_WS_INIT_TIMEOUT_MS", default_value_t = 10_000)]
     pub ws_init_timeout_ms: u64,

@@ -26,6 +26,7 @@ pub mod directory;
 pub mod error;
 pub mod files;
 pub mod http;
+pub mod limits;
 pub mod messaging;
 pub mod pagination;
 pub mod schema;

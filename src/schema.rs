@@ -70,6 +70,7 @@ pub struct Services {
     pub cases: CasesService,
     pub messaging: MessagingService,
     pub files: FilesService,
+    pub limits: crate::limits::Limits,
 }
 
 impl Services {
@@ -80,6 +81,7 @@ impl Services {
         let cases = CasesService::new(stores.clone(), accounts.clone(), &config);
         let messaging = MessagingService::new(stores.clone(), accounts.clone(), &config);
         let files = FilesService::new(stores.clone(), &config);
+        let limits = crate::limits::Limits::new(stores.clone(), &config);
         Self {
             config,
             stores,
@@ -89,6 +91,7 @@ impl Services {
             cases,
             messaging,
             files,
+            limits,
         }
     }
 }

@@ -34,6 +34,17 @@ impl AccountsMutation {
         login: String,
         password: String,
     ) -> async_graphql::Result<AuthPayload> {
+        let svc = services(ctx)?;
+        let ip = ctx
+            .data_opt::<crate::limits::ClientIp>()
+            .map_or("unknown", |c| c.0.as_str());
+        svc.limits
+            .hit(&format!("login-ip:{ip}"), svc.limits.login_per_ip)
+            .await?;
+        let normalized = login.trim().to_lowercase();
+        svc.limits
+            .hit(&format!("login:{normalized}"), svc.limits.login_per_account)
+            .await?;
         Ok(services(ctx)?.accounts.login(&login, &password).await?)
     }
 

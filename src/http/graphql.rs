@@ -120,6 +120,25 @@ impl WireRequest {
     }
 }
 
+/// The client's address: the peer, or, behind a trusted proxy, the last
+/// `X-Forwarded-For` entry (the one that proxy added; earlier ones are
+/// whatever the client claimed).
+pub fn client_ip(req: &Request, trust_forwarded_for: bool) -> crate::limits::ClientIp {
+    let forwarded = trust_forwarded_for
+        .then(|| req.header("x-forwarded-for"))
+        .flatten()
+        .and_then(|h| h.rsplit(',').next())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty() && s.len() <= 64);
+    let peer = || {
+        req.remote_addr()
+            .as_socket_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_else(|| "unknown".into())
+    };
+    crate::limits::ClientIp(forwarded.unwrap_or_else(peer))
+}
+
 /// Whether the named operation in `query` is a mutation (or subscription): not allowed over GET.
 fn is_mutation(query: &str, operation: Option<&str>) -> bool {
     let Ok(doc) = parse_query(query) else {
@@ -283,7 +302,29 @@ pub async fn graphql(req: &Request, body: Body, Data(state): Data<&SharedState>)
     };
     let token = req.header(header::AUTHORIZATION).and_then(auth::bearer);
     let viewer: Viewer = state.services.accounts.authenticate(token).await;
-    let response = state.schema.execute(request.data(viewer)).await;
+    if let Some(account) = viewer.account_id() {
+        if is_mutation(&request.query, request.operation_name.as_deref()) {
+            let limits = &state.services.limits;
+            if let Err(e) = limits
+                .hit(
+                    &format!("mutations:{}", account.0),
+                    limits.mutations_per_account,
+                )
+                .await
+            {
+                let response = async_graphql::Response::from_errors(vec![
+                    async_graphql::Error::from(e).into_server_error(Default::default()),
+                ]);
+                return Response::builder()
+                    .status(StatusCode::TOO_MANY_REQUESTS)
+                    .header(header::RETRY_AFTER, "60")
+                    .content_type(media)
+                    .body(serde_json::to_string(&response).unwrap_or_default());
+            }
+        }
+    }
+    let ip = client_ip(req, state.services.config.trust_forwarded_for);
+    let response = state.schema.execute(request.data(viewer).data(ip)).await;
     let status = if media == GRAPHQL_RESPONSE_JSON && is_request_error(&response) {
         StatusCode::BAD_REQUEST
     } else {

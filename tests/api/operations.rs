@@ -75,3 +75,65 @@ async fn shutdown_closes_websockets_with_going_away() {
     .expect("closed within 5 s");
     assert_eq!(closed, Some(CloseCode::Away));
 }
+
+#[tokio::test]
+async fn a_flood_of_failed_logins_is_limited() {
+    let app = spawn_app().await;
+    app.patient("target@example.com").await;
+    let q =
+        "mutation { login(login: \"target@example.com\", password: \"wrong-guess-1\") { token } }";
+    let mut codes = Vec::new();
+    for _ in 0..=app.config.login_attempts_per_minute_per_login {
+        codes.push(app.gql(None, q, json!({})).await.code().to_owned());
+    }
+    assert!(
+        codes[..codes.len() - 1]
+            .iter()
+            .all(|c| c == "UNAUTHENTICATED"),
+        "{codes:?}"
+    );
+    let last = app.gql(None, q, json!({})).await;
+    assert_eq!(last.code(), "RATE_LIMITED");
+    assert_eq!(last.body["errors"][0]["extensions"]["retryAfter"], 60);
+    // Even the right password waits now: that is what stops guessing.
+    let right = app.gql(None, "mutation { login(login: \"target@example.com\", password: \"correct-horse-1\") { token } }", json!({})).await;
+    assert_eq!(right.code(), "RATE_LIMITED");
+}
+
+#[tokio::test]
+async fn mutations_are_limited_per_account() {
+    let first = spawn_app().await;
+    let mut config = first.config.clone();
+    config.mutations_per_minute = 3;
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        same_backends_as: Some(config),
+        ..Default::default()
+    })
+    .await;
+    let (token, _) = app.patient("busy@example.com").await;
+    let m = "mutation { updateMyProfile(input: {name: \"N\"}) { id } }";
+    for _ in 0..3 {
+        app.gql(Some(&token), m, json!({}))
+            .await
+            .data("updateMyProfile");
+    }
+    let r = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .json(&json!({ "query": m }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "60");
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    // Queries are not limited.
+    assert_eq!(
+        app.gql(Some(&token), "{ me { id } }", json!({}))
+            .await
+            .status,
+        200
+    );
+}

@@ -67,6 +67,25 @@ impl Cache for MemoryCache {
         Ok(())
     }
 
+    async fn incr(&self, key: &str, window: Duration) -> anyhow::Result<u64> {
+        let now = Instant::now();
+        let mut map = self.lock();
+        if map.len() >= self.capacity {
+            map.retain(|_, (_, exp)| *exp > now);
+        }
+        let entry = map
+            .entry(key.to_owned())
+            .or_insert_with(|| (0u64.to_le_bytes().to_vec(), now + window));
+        if entry.1 <= now {
+            *entry = (0u64.to_le_bytes().to_vec(), now + window);
+        }
+        let mut count = [0u8; 8];
+        count.copy_from_slice(entry.0.get(..8).unwrap_or(&[0; 8]));
+        let next = u64::from_le_bytes(count) + 1;
+        entry.0 = next.to_le_bytes().to_vec();
+        Ok(next)
+    }
+
     async fn ping(&self) -> anyhow::Result<()> {
         Ok(())
     }

@@ -11,6 +11,9 @@ pub trait Cache: Send + Sync {
     async fn get_many(&self, keys: &[String]) -> anyhow::Result<Vec<Option<Vec<u8>>>>;
     async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Duration) -> anyhow::Result<()>;
     async fn delete(&self, keys: &[String]) -> anyhow::Result<()>;
+    /// Adds one to the counter `key`, which starts at zero and lives for
+    /// `window` from its first increment; returns the new count.
+    async fn incr(&self, key: &str, window: Duration) -> anyhow::Result<u64>;
     async fn ping(&self) -> anyhow::Result<()>;
     /// `redis` or `memory`, for `/readyz`.
     fn kind(&self) -> &'static str;

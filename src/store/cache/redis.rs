@@ -73,6 +73,26 @@ impl Cache for RedisCache {
         Ok(())
     }
 
+    async fn incr(&self, key: &str, window: Duration) -> anyhow::Result<u64> {
+        // SET NX starts the window with its expiry; INCR keeps the expiry.
+        let key = self.key(key);
+        let mut conn = self.conn.clone();
+        let (count,): (u64,) = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(&key)
+            .arg(0)
+            .arg("PX")
+            .arg(window.as_millis().max(1) as u64)
+            .arg("NX")
+            .ignore()
+            .cmd("INCR")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await?;
+        Ok(count)
+    }
+
     async fn ping(&self) -> anyhow::Result<()> {
         let mut conn = self.conn.clone();
         redis::cmd("PING").query_async::<String>(&mut conn).await?;

@@ -5,11 +5,7 @@
 //! when no file points to it and it was not used lately, then moves the bytes
 //! to the trash, checks the row is still gone, and puts them back if an upload
 //! raced in. So a blob a file points to always has its bytes.
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use chrono::Utc;
 use entity::{blob, case_attachment, conversation, file, message};
@@ -37,7 +33,7 @@ pub struct FilesService {
     secret: std::sync::Arc<Vec<u8>>,
     url_ttl: Duration,
     claims_per_minute: u32,
-    claims: std::sync::Arc<Mutex<HashMap<i64, (Instant, u32)>>>,
+    limits: crate::limits::Limits,
 }
 
 /// A file name that is safe to store and to send back in Content-Disposition.
@@ -88,11 +84,11 @@ impl FilesService {
             }
         };
         Self {
+            limits: crate::limits::Limits::new(stores.clone(), config),
             stores,
             secret: std::sync::Arc::new(secret),
             url_ttl: Duration::from_secs(config.file_url_ttl_secs),
             claims_per_minute: config.claims_per_minute,
-            claims: Default::default(),
         }
     }
 
@@ -291,7 +287,10 @@ impl FilesService {
         size: i64,
         name: &str,
     ) -> AppResult<Option<FileRef>> {
-        self.rate_limit(session.account_id.0)?;
+        let account = session.account_id.0;
+        self.limits
+            .hit(&format!("claims:{account}"), self.claims_per_minute)
+            .await?;
         let name = file_name(name)?;
         if !is_hex_digest(md5, 32) || !is_hex_digest(digest, 64) || size < 0 {
             return Err(AppError::bad_input(
@@ -326,25 +325,6 @@ impl FilesService {
         .await?;
         txn.commit().await?;
         Ok(Some(FileRef(file)))
-    }
-
-    fn rate_limit(&self, account: i64) -> AppResult<()> {
-        let mut map = self.claims.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        let entry = map.entry(account).or_insert((now, 0));
-        if now.duration_since(entry.0) >= Duration::from_secs(60) {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        if entry.1 > self.claims_per_minute {
-            let retry = 60u64
-                .saturating_sub(now.duration_since(entry.0).as_secs())
-                .max(1);
-            return Err(AppError::RateLimited {
-                retry_after_secs: retry,
-            });
-        }
-        Ok(())
     }
 
     /// Removes blobs no file points to and not used for `min_age`; returns how many.

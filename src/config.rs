@@ -56,6 +56,20 @@ pub struct Config {
     #[arg(long, env = "DRSEEK_REDIS_PREFIX", default_value = "drseek")]
     pub redis_prefix: String,
 
+    /// Whether loaders keep entities in the shared cache (Redis, or in process).
+    /// Off, every request batches its reads but goes to the database.
+    #[arg(long, env = "DRSEEK_LOADER_CACHE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub loader_cache: bool,
+
+    /// How long a loaded entity stays in the shared cache (seconds).
+    #[arg(long, env = "DRSEEK_LOADER_CACHE_TTL_SECS", default_value_t = 300)]
+    pub loader_cache_ttl_secs: u64,
+
+    /// Longest wait for the shared cache before a read goes to the database
+    /// instead (milliseconds).
+    #[arg(long, env = "DRSEEK_CACHE_TIMEOUT_MS", default_value_t = 250)]
+    pub cache_timeout_ms: u64,
+
     /// Lifetime of a login token (hours).
     #[arg(long, env = "DRSEEK_TOKEN_TTL_HOURS", default_value_t = 720)]
     pub token_ttl_hours: u64,

@@ -13,7 +13,9 @@
 //! - [`error`]: [`error::AppError`], the stable `extensions.code`s;
 //! - [`pagination`]: page sizes and keyset cursors;
 //! - [`store`]: one trait per storage concern, real and embedded implementations;
-//! - domains, each with `types`, `query`, `mutation`, `service`:
+//! - [`loader`]: batched reads by id over the shared cache, invalidated on write;
+//! - domains, each with `types`, `query`, `mutation`, `service`, and `loader`
+//!   where entities are read by id:
 //!   [`accounts`], [`directory`], [`contacts`], [`cases`], [`messaging`], [`files`];
 //! - [`seed`]: demo data for newcomers.
 pub mod accounts;
@@ -27,6 +29,7 @@ pub mod error;
 pub mod files;
 pub mod http;
 pub mod limits;
+pub mod loader;
 pub mod messaging;
 pub mod pagination;
 pub mod schema;

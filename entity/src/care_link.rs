@@ -1,7 +1,7 @@
 //! A doctor–patient relationship; the contact book is the set of a user's links.
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "care_links")]
 pub struct Model {
     #[sea_orm(primary_key)]

@@ -1,7 +1,7 @@
 //! A doctor's public profile; the primary key is the account id.
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "doctors")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -2,7 +2,7 @@
 //! patient and to doctors with an active care link.
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "patients")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -1,4 +1,5 @@
 //! Accounts: registration as patient or doctor, login tokens, `me`, profile events.
+pub mod loader;
 pub mod mutation;
 pub mod query;
 pub mod service;

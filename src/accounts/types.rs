@@ -5,11 +5,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::{
     directory::types::{Doctor, Patient},
     error::{AppError, AppResult},
-    schema::services,
 };
 
 /// An account's id; also the id of its doctor or patient profile.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct AccountId(pub i64);
 
 impl AccountId {
@@ -56,7 +58,7 @@ impl Role {
 }
 
 /// A login identity: a patient, a doctor or an administrator.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Account {
     pub id: AccountId,
     pub role: Role,
@@ -88,10 +90,10 @@ impl Account {
         if self.role != Role::Doctor {
             return Ok(None);
         }
-        Ok(services(ctx)?
-            .directory
-            .doctor(&crate::auth::Viewer::from_ctx(ctx), self.id)
-            .await?)
+        let loaders = crate::loader::loaders(ctx)?;
+        Ok(crate::loader::load_one(&loaders.doctors, self.id.0)
+            .await?
+            .map(Doctor))
     }
 
     /// The patient profile, for patients.
@@ -99,10 +101,10 @@ impl Account {
         if self.role != Role::Patient {
             return Ok(None);
         }
-        Ok(services(ctx)?
-            .directory
-            .patient(&crate::auth::Viewer::from_ctx(ctx), self.id)
-            .await?)
+        let loaders = crate::loader::loaders(ctx)?;
+        Ok(crate::loader::load_one(&loaders.patients, self.id.0)
+            .await?
+            .map(Patient))
     }
 }
 

@@ -2,7 +2,11 @@ use async_graphql::{connection::Connection, Context, Object, ID};
 use chrono::{DateTime, Utc};
 
 use super::{audit::AuditEvent, types::CaseDocument};
-use crate::{auth::Viewer, schema::services};
+use crate::{
+    auth::Viewer,
+    loader::{loaders, prefetch},
+    schema::services,
+};
 
 #[derive(Default)]
 pub struct CasesQuery;
@@ -39,7 +43,7 @@ impl CasesQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, CaseDocument>> {
         let svc = &services(ctx)?.cases;
-        Ok(svc
+        let page = svc
             .list(
                 &Viewer::from_ctx(ctx),
                 &patient_id,
@@ -50,7 +54,24 @@ impl CasesQuery {
                 first,
                 after,
             )
-            .await?)
+            .await?;
+        let loaders = loaders(ctx)?;
+        let docs: Vec<_> = page.edges.iter().map(|e| &e.node.0).collect();
+        tokio::try_join!(
+            prefetch(
+                ctx,
+                &loaders.doctors,
+                &["edges", "node", "authorDoctor"],
+                docs.iter().map(|d| d.author_id)
+            ),
+            prefetch(
+                ctx,
+                &loaders.patients,
+                &["edges", "node", "patient"],
+                docs.iter().map(|d| d.patient_id)
+            ),
+        )?;
+        Ok(page)
     }
 
     /// Who accessed the viewer's (a patient's) case history, newest first.

@@ -35,6 +35,7 @@ use crate::{
     contacts::service::has_active_link,
     error::{AppError, AppResult},
     pagination,
+    store::documents::DocumentStore as _,
     store::{
         documents::{CaseDoc, CaseFilter},
         Stores,

@@ -5,6 +5,7 @@ use crate::{
     accounts::types::AccountId,
     auth::Viewer,
     directory::types::{Doctor, Patient},
+    loader::{load_one, loaders},
     schema::services,
     store::documents::CaseDoc,
 };
@@ -57,22 +58,18 @@ impl CaseDocument {
     }
     /// The patient the document is about (from the relational store).
     async fn patient(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Patient>> {
-        let viewer = Viewer::from_ctx(ctx);
-        Ok(services(ctx)?
-            .directory
-            .patient(&viewer, AccountId(self.0.patient_id))
-            .await?)
+        Ok(load_one(&loaders(ctx)?.patients, self.0.patient_id)
+            .await?
+            .map(Patient))
     }
     async fn author_id(&self) -> ID {
         AccountId(self.0.author_id).to_id()
     }
     /// The author when a doctor wrote it; null for the patient's own notes.
     async fn author_doctor(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Doctor>> {
-        let viewer = Viewer::from_ctx(ctx);
-        Ok(services(ctx)?
-            .directory
-            .doctor(&viewer, AccountId(self.0.author_id))
-            .await?)
+        Ok(load_one(&loaders(ctx)?.doctors, self.0.author_id)
+            .await?
+            .map(Doctor))
     }
     /// Every earlier version, oldest first (reading them is audited).
     async fn versions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CaseDocument>> {

@@ -4,10 +4,41 @@ use super::{
     service::ContactsMeta,
     types::{CareLink, CareLinkStatus, ContactChanges},
 };
-use crate::{auth::Viewer, schema::services};
+use crate::{
+    auth::Viewer,
+    loader::{loaders, prefetch},
+    schema::services,
+};
+use entity::care_link;
 
 #[derive(Default)]
 pub struct ContactsQuery;
+
+/// Both parties' profiles for a page of links, one batch each.
+async fn prefetch_profiles(
+    ctx: &Context<'_>,
+    at: &[&str],
+    links: &[&care_link::Model],
+) -> async_graphql::Result<()> {
+    let loaders = loaders(ctx)?;
+    let path = |leaf: &'static str| at.iter().copied().chain([leaf]).collect::<Vec<_>>();
+    let (doctor, patient) = (path("doctor"), path("patient"));
+    tokio::try_join!(
+        prefetch(
+            ctx,
+            &loaders.doctors,
+            &doctor,
+            links.iter().map(|l| l.doctor_id)
+        ),
+        prefetch(
+            ctx,
+            &loaders.patients,
+            &patient,
+            links.iter().map(|l| l.patient_id)
+        ),
+    )?;
+    Ok(())
+}
 
 #[Object]
 impl ContactsQuery {
@@ -24,9 +55,12 @@ impl ContactsQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, CareLink, ContactsMeta>> {
         let svc = &services(ctx)?.contacts;
-        Ok(svc
+        let page = svc
             .contacts(&Viewer::from_ctx(ctx), status, search, first, after)
-            .await?)
+            .await?;
+        let links: Vec<_> = page.edges.iter().map(|e| &e.node.model).collect();
+        prefetch_profiles(ctx, &["edges", "node"], &links).await?;
+        Ok(page)
     }
 
     /// What changed in the contact book after `since` (a `version` from
@@ -39,10 +73,13 @@ impl ContactsQuery {
         since: String,
         first: Option<i32>,
     ) -> async_graphql::Result<ContactChanges> {
-        Ok(services(ctx)?
+        let changes = services(ctx)?
             .contacts
             .changes(&Viewer::from_ctx(ctx), &since, first)
-            .await?)
+            .await?;
+        let links: Vec<_> = changes.upserts.iter().map(|l| &l.model).collect();
+        prefetch_profiles(ctx, &["upserts"], &links).await?;
+        Ok(changes)
     }
 
     /// The doctor's own invite code (created on first use), for a QR code.

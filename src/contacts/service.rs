@@ -6,7 +6,6 @@
 //!   it changes returns every link that existed throughout exactly once.
 //! - Every change takes a number of the global change sequence ([`super::sync`]),
 //!   so `contactChanges(since)` returns exactly the delta.
-use std::collections::HashMap;
 
 use async_graphql::{
     connection::{Connection, Edge},
@@ -103,50 +102,6 @@ impl ContactsService {
         }
     }
 
-    /// Loads both parties' profiles for a set of links in two queries.
-    async fn hydrate<C: ConnectionTrait>(
-        &self,
-        db: &C,
-        links: Vec<care_link::Model>,
-    ) -> AppResult<Vec<CareLink>> {
-        let mut doctor_ids: Vec<i64> = links.iter().map(|l| l.doctor_id).collect();
-        let mut patient_ids: Vec<i64> = links.iter().map(|l| l.patient_id).collect();
-        doctor_ids.sort_unstable();
-        doctor_ids.dedup();
-        patient_ids.sort_unstable();
-        patient_ids.dedup();
-        let doctors: HashMap<i64, doctor::Model> = if doctor_ids.is_empty() {
-            HashMap::new()
-        } else {
-            doctor::Entity::find()
-                .filter(doctor::Column::AccountId.is_in(doctor_ids))
-                .all(db)
-                .await?
-                .into_iter()
-                .map(|d| (d.account_id, d))
-                .collect()
-        };
-        let patients: HashMap<i64, patient::Model> = if patient_ids.is_empty() {
-            HashMap::new()
-        } else {
-            patient::Entity::find()
-                .filter(patient::Column::AccountId.is_in(patient_ids))
-                .all(db)
-                .await?
-                .into_iter()
-                .map(|p| (p.account_id, p))
-                .collect()
-        };
-        Ok(links
-            .into_iter()
-            .map(|model| CareLink {
-                doctor: doctors.get(&model.doctor_id).cloned(),
-                patient: patients.get(&model.patient_id).cloned(),
-                model,
-            })
-            .collect())
-    }
-
     /// One link, if the viewer is a party to it; NOT_FOUND otherwise.
     pub async fn link(&self, viewer: &Viewer, id: i64) -> AppResult<CareLink> {
         let session = viewer.require()?;
@@ -158,8 +113,7 @@ impl ContactsService {
         if model.doctor_id != session.account_id.0 && model.patient_id != session.account_id.0 {
             return Err(AppError::NotFound);
         }
-        let mut v = self.hydrate(&db, vec![model]).await?;
-        v.pop().ok_or(AppError::NotFound)
+        Ok(CareLink { model })
     }
 
     async fn publish(&self, link: &care_link::Model) {
@@ -189,6 +143,10 @@ impl ContactsService {
     }
 
     async fn wrote(&self, session: &Session, link: &care_link::Model) {
+        self.stores
+            .loader_cache
+            .invalidate::<super::loader::CareLinkSource>(&[link.id])
+            .await;
         self.accounts.wrote(session).await;
         let other = if link.doctor_id == session.account_id.0 {
             link.patient_id
@@ -242,13 +200,7 @@ impl ContactsService {
             .one(db)
             .await?
         {
-            return self
-                .link(&Viewer::Account(session.clone()), existing.id)
-                .await
-                .map(|mut l| {
-                    l.doctor = Some(doctor.clone());
-                    l
-                });
+            return Ok(CareLink { model: existing });
         }
         if !doctor.accepting_patients {
             return Err(AppError::Forbidden(
@@ -300,11 +252,7 @@ impl ContactsService {
             patient = model.patient_id,
             "care link requested"
         );
-        Ok(CareLink {
-            model,
-            doctor: Some(doctor),
-            patient: None,
-        })
+        Ok(CareLink { model })
     }
 
     /// Moves a link from one of `from` to `to`, if the viewer is the right party.
@@ -399,8 +347,7 @@ impl ContactsService {
         }
         self.wrote(session, &model).await;
         tracing::info!(link = id, status = to.as_str(), "care link changed");
-        let mut v = self.hydrate(db, vec![model]).await?;
-        v.pop().ok_or(AppError::NotFound)
+        Ok(CareLink { model })
     }
 
     pub async fn respond(&self, viewer: &Viewer, id: &ID, accept: bool) -> AppResult<CareLink> {
@@ -468,7 +415,7 @@ impl ContactsService {
             .await?;
         let has_next = rows.len() as u64 > limit;
         rows.truncate(limit as usize);
-        let links = self.hydrate(&db, rows).await?;
+        let links = rows.into_iter().map(|model| CareLink { model });
         let meta = ContactsMeta {
             stores: self.stores.clone(),
             fresh: viewer.needs_primary(),
@@ -623,7 +570,7 @@ impl ContactsService {
             .into_iter()
             .partition(|m| CareLinkStatus::parse(&m.status).is_open());
         Ok(ContactChanges {
-            upserts: self.hydrate(&db, open).await?,
+            upserts: open.into_iter().map(|model| CareLink { model }).collect(),
             removals: closed.into_iter().map(|m| ID(m.id.to_string())).collect(),
             version: sync::encode_version(version),
             has_more,
@@ -664,6 +611,12 @@ impl ContactsService {
             .await;
             match result {
                 Ok(_) => {
+                    self.stores
+                        .loader_cache
+                        .invalidate::<crate::directory::loader::DoctorSource>(&[session
+                            .account_id
+                            .0])
+                        .await;
                     self.accounts.wrote(session).await;
                     return Ok(code);
                 }

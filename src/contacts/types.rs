@@ -1,12 +1,11 @@
 use async_graphql::{Context, Enum, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
-use entity::{care_link, doctor, patient};
+use entity::care_link;
 
 use crate::{
-    accounts::types::AccountId,
     auth::Viewer,
     directory::types::{Doctor, Patient},
-    schema::services,
+    loader::{load_one, loaders},
 };
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -46,13 +45,12 @@ impl CareLinkStatus {
     }
 }
 
-/// A care link as one of its two parties sees it.
+/// A care link as one of its two parties sees it. Profiles come from the
+/// request's loaders, so a page of links costs one query per table (none
+/// when the shared cache has them).
 #[derive(Clone, Debug)]
 pub struct CareLink {
     pub model: care_link::Model,
-    /// Preloaded profiles, so a page of links costs one query per table.
-    pub doctor: Option<doctor::Model>,
-    pub patient: Option<patient::Model>,
 }
 
 impl CareLink {
@@ -89,14 +87,10 @@ impl CareLink {
 
     /// The doctor (a public profile).
     async fn doctor(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Doctor>> {
-        if let Some(d) = &self.doctor {
-            return Ok(Some(Doctor(d.clone())));
-        }
-        let viewer = Viewer::from_ctx(ctx);
-        Ok(services(ctx)?
-            .directory
-            .doctor(&viewer, AccountId(self.model.doctor_id))
-            .await?)
+        let loaders = loaders(ctx)?;
+        Ok(load_one(&loaders.doctors, self.model.doctor_id)
+            .await?
+            .map(Doctor))
     }
 
     /// The patient: shown to the patient, and to the doctor while the link is
@@ -109,13 +103,10 @@ impl CareLink {
         if !visible {
             return Ok(None);
         }
-        if let Some(p) = &self.patient {
-            return Ok(Some(Patient(p.clone())));
-        }
-        Ok(services(ctx)?
-            .directory
-            .patient(&viewer, AccountId(self.model.patient_id))
-            .await?)
+        let loaders = loaders(ctx)?;
+        Ok(load_one(&loaders.patients, self.model.patient_id)
+            .await?
+            .map(Patient))
     }
 }
 
@@ -166,11 +157,10 @@ impl ContactEvent {
 
     /// The link as it is now.
     async fn link(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<CareLink>> {
-        let viewer = Viewer::from_ctx(ctx);
-        Ok(services(ctx)?
-            .contacts
-            .link(&viewer, self.link_id)
-            .await
-            .ok())
+        let me = Viewer::from_ctx(ctx).require()?.account_id.0;
+        let link = load_one(&loaders(ctx)?.links, self.link_id).await?;
+        Ok(link
+            .filter(|l| l.doctor_id == me || l.patient_id == me)
+            .map(|model| CareLink { model }))
     }
 }

@@ -1,7 +1,13 @@
 use async_graphql::{connection::Connection, Context, Object, ID};
 
 use super::types::{Doctor, Patient};
-use crate::{accounts::types::AccountId, auth::Viewer, schema::services};
+use crate::{
+    accounts::types::AccountId,
+    auth::Viewer,
+    error::AppError,
+    loader::{load_one, loaders},
+    schema::services,
+};
 
 #[derive(Default)]
 pub struct DirectoryQuery;
@@ -10,10 +16,8 @@ pub struct DirectoryQuery;
 impl DirectoryQuery {
     /// A doctor's public profile; null for an unknown id.
     async fn doctor(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Doctor>> {
-        Ok(services(ctx)?
-            .directory
-            .doctor(&Viewer::from_ctx(ctx), AccountId::parse(&id)?)
-            .await?)
+        let id = AccountId::parse(&id)?;
+        Ok(load_one(&loaders(ctx)?.doctors, id.0).await?.map(Doctor))
     }
 
     /// Doctors, in a stable order, optionally filtered. `search` matches name,
@@ -43,10 +47,12 @@ impl DirectoryQuery {
     /// A patient's profile: the patient themself, or a doctor with an active
     /// care link. Anyone else gets NOT_FOUND, whether or not the id exists.
     async fn patient(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Patient>> {
-        let svc = &services(ctx)?.directory;
-        Ok(Some(
-            svc.visible_patient(&Viewer::from_ctx(ctx), AccountId::parse(&id)?)
-                .await?,
-        ))
+        let id = AccountId::parse(&id)?;
+        services(ctx)?
+            .directory
+            .check_patient_visible(&Viewer::from_ctx(ctx), id)
+            .await?;
+        let patient = load_one(&loaders(ctx)?.patients, id.0).await?;
+        Ok(Some(patient.map(Patient).ok_or(AppError::NotFound)?))
     }
 }

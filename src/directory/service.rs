@@ -11,7 +11,7 @@ use sea_orm::{
 
 use sea_orm::TransactionTrait;
 
-use super::types::{Doctor, Patient, UpdateProfileInput};
+use super::types::{Doctor, UpdateProfileInput};
 use crate::{
     accounts::{
         service::AccountsService,
@@ -62,13 +62,6 @@ impl DirectoryService {
             default_page: config.default_page_size,
             max_page: config.max_page_size,
         }
-    }
-
-    pub async fn doctor(&self, viewer: &Viewer, id: AccountId) -> AppResult<Option<Doctor>> {
-        let row = doctor::Entity::find_by_id(id.0)
-            .one(&self.stores.sql.reader(viewer.needs_primary()))
-            .await?;
-        Ok(row.map(Doctor))
     }
 
     pub async fn doctors(
@@ -129,17 +122,8 @@ impl DirectoryService {
         Ok(connection)
     }
 
-    /// A patient's profile without an access check: for the patient's own
-    /// account and for callers that already checked.
-    pub async fn patient(&self, viewer: &Viewer, id: AccountId) -> AppResult<Option<Patient>> {
-        let row = patient::Entity::find_by_id(id.0)
-            .one(&self.stores.sql.reader(viewer.needs_primary()))
-            .await?;
-        Ok(row.map(Patient))
-    }
-
-    /// A patient's profile if the viewer may see it; NOT_FOUND otherwise.
-    pub async fn visible_patient(&self, viewer: &Viewer, id: AccountId) -> AppResult<Patient> {
+    /// NOT_FOUND unless the viewer is the patient or a doctor with an active link.
+    pub async fn check_patient_visible(&self, viewer: &Viewer, id: AccountId) -> AppResult<()> {
         let session = viewer.require()?;
         let allowed = session.account_id == id
             || (session.role == Role::Doctor
@@ -153,7 +137,7 @@ impl DirectoryService {
         if !allowed {
             return Err(AppError::NotFound);
         }
-        self.patient(viewer, id).await?.ok_or(AppError::NotFound)
+        Ok(())
     }
 
     pub async fn update_my_profile(
@@ -245,6 +229,20 @@ impl DirectoryService {
             }
         }
         txn.commit().await?;
+        match session.role {
+            Role::Doctor => {
+                self.stores
+                    .loader_cache
+                    .invalidate::<super::loader::DoctorSource>(&[id.0])
+                    .await
+            }
+            _ => {
+                self.stores
+                    .loader_cache
+                    .invalidate::<super::loader::PatientSource>(&[id.0])
+                    .await
+            }
+        }
         self.accounts.wrote(session).await;
         self.accounts
             .publish(id, AccountEventKind::ProfileUpdated)

@@ -2,6 +2,7 @@
 //! pre-check (`claimFile`), authorised downloads with ranges, and garbage
 //! collection of blobs no file points to.
 pub mod download;
+pub mod loader;
 pub mod mutation;
 pub mod query;
 pub mod service;

@@ -324,7 +324,12 @@ pub async fn graphql(req: &Request, body: Body, Data(state): Data<&SharedState>)
         }
     }
     let ip = client_ip(req, state.services.config.trust_forwarded_for);
-    let response = state.schema.execute(request.data(viewer).data(ip)).await;
+    let loaders =
+        crate::loader::Loaders::for_request(&state.services.stores, viewer.needs_primary());
+    let response = state
+        .schema
+        .execute(request.data(viewer).data(ip).data(loaders))
+        .await;
     let status = if media == GRAPHQL_RESPONSE_JSON && is_request_error(&response) {
         StatusCode::BAD_REQUEST
     } else {

@@ -229,6 +229,9 @@ impl Session {
                 }
                 let mut data = Data::default();
                 data.insert(viewer);
+                data.insert(crate::loader::Loaders::for_connection(
+                    &self.state.services.stores,
+                ));
                 let stream = self
                     .state
                     .schema

@@ -49,6 +49,7 @@ pub async fn ws(
             }
             // Legacy `graphql-ws` (subscriptions-transport-ws): async-graphql's handler.
             let accounts = state.services.accounts.clone();
+            let stores = state.services.stores.clone();
             GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
                 .on_connection_init(move |payload| async move {
                     let token = payload_token(&payload);
@@ -58,6 +59,7 @@ pub async fn ws(
                     }
                     let mut data = Data::default();
                     data.insert(viewer);
+                    data.insert(crate::loader::Loaders::for_connection(&stores));
                     Ok(data)
                 })
                 .keepalive_timeout(keepalive * 4)

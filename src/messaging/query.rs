@@ -1,7 +1,11 @@
 use async_graphql::{connection::Connection, Context, Object, ID};
 
 use super::types::{Conversation, Message};
-use crate::{auth::Viewer, schema::services};
+use crate::{
+    auth::Viewer,
+    loader::{loaders, prefetch},
+    schema::services,
+};
 
 #[derive(Default)]
 pub struct MessagingQuery;
@@ -17,10 +21,35 @@ impl MessagingQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Conversation>> {
-        Ok(services(ctx)?
+        let page = services(ctx)?
             .messaging
             .conversations(&Viewer::from_ctx(ctx), first, after)
-            .await?)
+            .await?;
+        let loaders = loaders(ctx)?;
+        let rows: Vec<_> = page.edges.iter().map(|e| &e.node.model).collect();
+        tokio::try_join!(
+            prefetch(
+                ctx,
+                &loaders.messages,
+                &["edges", "node", "lastMessage"],
+                rows.iter()
+                    .filter(|c| c.last_seq > 0)
+                    .map(|c| (c.id, c.last_seq)),
+            ),
+            prefetch(
+                ctx,
+                &loaders.doctors,
+                &["edges", "node", "doctor"],
+                rows.iter().map(|c| c.doctor_id)
+            ),
+            prefetch(
+                ctx,
+                &loaders.patients,
+                &["edges", "node", "patient"],
+                rows.iter().map(|c| c.patient_id)
+            ),
+        )?;
+        Ok(page)
     }
 
     /// A conversation the viewer is a member of.

@@ -28,6 +28,7 @@ use crate::{
     auth::Viewer,
     error::{is_unique_violation, AppError, AppResult},
     pagination,
+    store::documents::DocumentStore as _,
     store::{bus::Bus, Stores},
 };
 
@@ -288,20 +289,6 @@ impl MessagingService {
             )
         }));
         Ok(conn)
-    }
-
-    pub async fn message_at(
-        &self,
-        viewer: &Viewer,
-        conversation: i64,
-        seq: i64,
-    ) -> AppResult<Option<Message>> {
-        let row = message::Entity::find()
-            .filter(message::Column::ConversationId.eq(conversation))
-            .filter(message::Column::Seq.eq(seq))
-            .one(&self.stores.sql.reader(viewer.needs_primary()))
-            .await?;
-        Ok(row.map(Message::from))
     }
 
     /// Stored messages of a conversation with seq in (after, until], oldest first, from the primary.

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     accounts::types::AccountId,
-    auth::Viewer,
     directory::types::{Doctor, Patient},
-    schema::services,
+    files::types::FileRef,
+    loader::{load_one, loaders},
 };
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +99,13 @@ impl Message {
     async fn file_id(&self) -> Option<ID> {
         self.file_id.map(|f| ID(f.to_string()))
     }
+    /// The sent file (IMAGE, VOICE, FILE): readable by both members.
+    async fn file(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<FileRef>> {
+        let Some(id) = self.file_id else {
+            return Ok(None);
+        };
+        Ok(load_one(&loaders(ctx)?.files, id).await?.map(FileRef))
+    }
     async fn case_document_id(&self) -> Option<ID> {
         self.case_document_id.clone().map(ID)
     }
@@ -145,16 +152,14 @@ impl Conversation {
         ID(self.model.care_link_id.to_string())
     }
     async fn doctor(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Doctor>> {
-        Ok(services(ctx)?
-            .directory
-            .doctor(&Viewer::from_ctx(ctx), AccountId(self.model.doctor_id))
-            .await?)
+        Ok(load_one(&loaders(ctx)?.doctors, self.model.doctor_id)
+            .await?
+            .map(Doctor))
     }
     async fn patient(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Patient>> {
-        Ok(services(ctx)?
-            .directory
-            .patient(&Viewer::from_ctx(ctx), AccountId(self.model.patient_id))
-            .await?)
+        Ok(load_one(&loaders(ctx)?.patients, self.model.patient_id)
+            .await?
+            .map(Patient))
     }
     /// Seq of the newest message (0 when empty).
     async fn last_seq(&self) -> i64 {
@@ -164,10 +169,11 @@ impl Conversation {
         if self.model.last_seq == 0 {
             return Ok(None);
         }
-        Ok(services(ctx)?
-            .messaging
-            .message_at(&Viewer::from_ctx(ctx), self.model.id, self.model.last_seq)
-            .await?)
+        Ok(load_one(
+            &loaders(ctx)?.messages,
+            (self.model.id, self.model.last_seq),
+        )
+        .await?)
     }
     /// Messages after the viewer's read marker.
     async fn unread_count(&self) -> i64 {

@@ -17,16 +17,20 @@ use std::{sync::Arc, time::Duration};
 
 use serde::Serialize;
 
+use documents::DocumentStore as _;
+
 use crate::config::Config;
 
 /// Every backend the server uses, built once at start and shared.
 #[derive(Clone)]
 pub struct Stores {
     pub sql: sql::Sql,
-    pub documents: Arc<dyn documents::DocumentStore>,
+    pub documents: Arc<documents::Counted>,
     pub cache: Arc<dyn cache::Cache>,
     pub bus: Arc<dyn bus::Bus>,
     pub blobs: Arc<dyn blobs::BlobStore>,
+    /// The cache as loaders use it: timeouts, invalidation, recovery.
+    pub loader_cache: crate::loader::CacheLayer,
 }
 
 /// What `/readyz` reports. Only the SQL primary decides readiness: every
@@ -42,6 +46,7 @@ pub struct Readiness {
     pub documents: BackendStatus,
     pub cache: BackendStatus,
     pub bus: BackendStatus,
+    pub loader_cache: crate::loader::CacheLayerStatus,
 }
 
 #[derive(Serialize)]
@@ -67,12 +72,13 @@ impl Stores {
     /// Does not migrate: see [`crate::app::App::build`].
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
         let sql = sql::Sql::connect(config).await?;
-        let documents: Arc<dyn documents::DocumentStore> = match &config.mongodb_url {
-            Some(url) => Arc::new(
+        let documents: Box<dyn documents::DocumentStore> = match &config.mongodb_url {
+            Some(url) => Box::new(
                 documents::mongo::MongoDocuments::connect(url, &config.mongodb_database).await?,
             ),
-            None => Arc::new(documents::embedded::EmbeddedDocuments::new(sql.clone())),
+            None => Box::new(documents::embedded::EmbeddedDocuments::new(sql.clone())),
         };
+        let documents = Arc::new(documents::Counted::new(documents));
         let (cache, bus): (Arc<dyn cache::Cache>, Arc<dyn bus::Bus>) = match &config.redis_url {
             Some(url) => {
                 let client = redis::Client::open(url.as_str())?;
@@ -91,12 +97,14 @@ impl Stores {
         };
         let blobs: Arc<dyn blobs::BlobStore> =
             Arc::new(blobs::local::LocalBlobs::new(config.blob_dir())?);
+        let loader_cache = crate::loader::CacheLayer::new(Arc::clone(&cache), config);
         Ok(Self {
             sql,
             documents,
             cache,
             bus,
             blobs,
+            loader_cache,
         })
     }
 
@@ -116,14 +124,17 @@ impl Stores {
         let documents = BackendStatus::of(self.documents.kind(), documents);
         let cache = BackendStatus::of(self.cache.kind(), cache);
         let bus = BackendStatus::of(self.bus.kind(), bus);
+        let loader_cache = self.loader_cache.status();
         Readiness {
             ready: sql.primary,
             degraded: !(documents.ok && cache.ok && bus.ok)
-                || matches!(sql.replica, "down" | "lagging"),
+                || matches!(sql.replica, "down" | "lagging")
+                || loader_cache.state == "down",
             sql,
             documents,
             cache,
             bus,
+            loader_cache,
         }
     }
 }

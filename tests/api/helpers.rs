@@ -215,6 +215,9 @@ async fn fresh_config(options: &Options, dir: &std::path::Path) -> Config {
     // Tests run many apps at once; keep pools small.
     config.sql_max_connections = 5;
     config.replica_check_ms = 200;
+    // A stale replica proves where reads go; the shared cache would answer
+    // from rows the primary gave it and hide that.
+    config.loader_cache = !options.stale_replica;
     if !real_services() {
         if options.stale_replica {
             let url = format!("sqlite://{}?mode=rwc", dir.join("replica.db").display());

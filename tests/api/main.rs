@@ -14,6 +14,7 @@ mod directory;
 mod files;
 mod helpers;
 mod http_spec;
+mod loaders;
 pub mod messaging;
 mod operations;
 mod routing;

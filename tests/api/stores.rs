@@ -1,6 +1,7 @@
 //! Each storage trait, through the implementation the server chose.
 use std::time::Duration;
 
+use drseek::store::documents::DocumentStore as _;
 use serde_json::json;
 
 use crate::helpers::{real_services, spawn_app, spawn_app_with, Options};

@@ -59,6 +59,27 @@ impl Cache for MemoryCache {
         Ok(())
     }
 
+    async fn add_many(&self, entries: &[(String, Vec<u8>)], ttl: Duration) -> anyhow::Result<()> {
+        let now = Instant::now();
+        let mut map = self.lock();
+        if map.len() + entries.len() > self.capacity {
+            map.retain(|_, (_, exp)| *exp > now);
+            if map.len() + entries.len() > self.capacity {
+                map.clear();
+            }
+        }
+        for (k, v) in entries {
+            match map.get_mut(k) {
+                Some(entry) if entry.1 > now => {}
+                Some(entry) => *entry = (v.clone(), now + ttl),
+                None => {
+                    map.insert(k.clone(), (v.clone(), now + ttl));
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn delete(&self, keys: &[String]) -> anyhow::Result<()> {
         let mut map = self.lock();
         for k in keys {

@@ -10,6 +10,8 @@ pub trait Cache: Send + Sync {
     /// One answer per key, in order; `None` for a miss.
     async fn get_many(&self, keys: &[String]) -> anyhow::Result<Vec<Option<Vec<u8>>>>;
     async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Duration) -> anyhow::Result<()>;
+    /// Like `set_many`, but leaves keys that already hold a value (SET NX).
+    async fn add_many(&self, entries: &[(String, Vec<u8>)], ttl: Duration) -> anyhow::Result<()>;
     async fn delete(&self, keys: &[String]) -> anyhow::Result<()>;
     /// Adds one to the counter `key`, which starts at zero and lives for
     /// `window` from its first increment; returns the new count.

@@ -60,6 +60,25 @@ impl Cache for RedisCache {
         Ok(())
     }
 
+    async fn add_many(&self, entries: &[(String, Vec<u8>)], ttl: Duration) -> anyhow::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (k, v) in entries {
+            pipe.cmd("SET")
+                .arg(self.key(k))
+                .arg(v)
+                .arg("PX")
+                .arg(ttl.as_millis().max(1) as u64)
+                .arg("NX")
+                .ignore();
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
     async fn delete(&self, keys: &[String]) -> anyhow::Result<()> {
         if keys.is_empty() {
             return Ok(());

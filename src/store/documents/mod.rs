@@ -76,3 +76,60 @@ pub trait DocumentStore: Send + Sync {
 pub fn to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
 }
+
+/// A document store that counts the calls made through it, for the
+/// query-count tests and the benchmarks.
+pub struct Counted {
+    inner: Box<dyn DocumentStore>,
+    calls: std::sync::atomic::AtomicU64,
+}
+
+impl Counted {
+    pub fn new(inner: Box<dyn DocumentStore>) -> Self {
+        Self {
+            inner,
+            calls: Default::default(),
+        }
+    }
+
+    pub fn calls(&self) -> u64 {
+        self.calls.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count(&self) -> &dyn DocumentStore {
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.as_ref()
+    }
+}
+
+#[async_trait::async_trait]
+impl DocumentStore for Counted {
+    async fn insert(&self, collection: &str, id: &str, doc: &Json) -> anyhow::Result<()> {
+        self.count().insert(collection, id, doc).await
+    }
+    async fn get(&self, collection: &str, id: &str) -> anyhow::Result<Option<Json>> {
+        self.count().get(collection, id).await
+    }
+    async fn insert_case(&self, doc: &CaseDoc) -> anyhow::Result<()> {
+        self.count().insert_case(doc).await
+    }
+    async fn get_case(&self, id: &str) -> anyhow::Result<Option<CaseDoc>> {
+        self.count().get_case(id).await
+    }
+    async fn update_case(&self, previous: &CaseDoc, next: &CaseDoc) -> anyhow::Result<bool> {
+        self.count().update_case(previous, next).await
+    }
+    async fn list_cases(&self, filter: &CaseFilter) -> anyhow::Result<Vec<CaseDoc>> {
+        self.count().list_cases(filter).await
+    }
+    async fn case_history(&self, id: &str) -> anyhow::Result<Vec<CaseDoc>> {
+        self.count().case_history(id).await
+    }
+    async fn ping(&self) -> anyhow::Result<()> {
+        self.inner.ping().await
+    }
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+}

@@ -7,6 +7,9 @@
 #   redis     Redis, no persistence       127.0.0.1:6379
 #   ferretdb  FerretDB 1.24 (SQLite)      127.0.0.1:27017 (MongoDB wire)
 #
+# `start` with no SERVICE also installs Debian's nginx (not started here: the
+# multi-instance tests start their own through scripts/nginx.sh).
+#
 # Usage: scripts/services.sh start|stop|status [SERVICE...]
 #        scripts/services.sh env      # eval "$(scripts/services.sh env)"
 #
@@ -228,6 +231,15 @@ ensure_redis() {
   apt_install redis-server redis-tools
   stop_packaged_service redis-server
   command -v redis-server >/dev/null 2>&1 || die "redis-server still missing after install"
+}
+
+ensure_nginx() {
+  command -v nginx >/dev/null 2>&1 && return 0
+  [ -x /usr/sbin/nginx ] && return 0
+  apt_install nginx
+  # Tests start their own nginx on loopback ports; the package's must not run.
+  stop_packaged_service nginx
+  [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || die "nginx still missing after install"
 }
 
 FERRETDB_BIN=""
@@ -486,8 +498,8 @@ main() {
     -h|--help|help) usage ;;
     *) usage ;;
   esac
-  local services=("$@") svc
-  [ ${#services[@]} -gt 0 ] || services=("${ALL_SERVICES[@]}")
+  local services=("$@") svc all=0
+  [ ${#services[@]} -gt 0 ] || { services=("${ALL_SERVICES[@]}"); all=1; }
   for svc in "${services[@]}"; do service_port "$svc" >/dev/null; done
 
   mkdir -p "$STATE_DIR"
@@ -507,6 +519,7 @@ main() {
       for svc in "${services[@]}"; do [ "$svc" = "$s" ] && { ordered+=("$s"); break; }; done
     done
     cmd_start "${ordered[@]}"
+    if [ "$all" -eq 1 ]; then ensure_nginx; fi
   else
     cmd_stop "${services[@]}"
   fi

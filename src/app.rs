@@ -101,7 +101,8 @@ impl App {
             tracing::info!("shutting down: closing WebSockets, draining requests");
             let _ = tx.send(true);
         };
-        Server::new_with_acceptor(self.acceptor)
+        let idle = Duration::from_secs(config.http_idle_timeout_secs.max(1));
+        Server::new_with_acceptor(crate::http::idle::IdleTimeout::new(self.acceptor, idle))
             .run_with_graceful_shutdown(endpoint, signal, Some(self.grace))
             .await
     }

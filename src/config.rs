@@ -153,7 +153,8 @@ pub struct Config {
     #[arg(long, env = "DRSEEK_WS_INIT_TIMEOUT_MS", default_value_t = 10_000)]
     pub ws_init_timeout_ms: u64,
 
-    /// The server pings idle WebSocket connections this often (milliseconds).
+    /// The server pings WebSocket connections this often (milliseconds); a
+    /// graphql-transport-ws client silent for two periods is closed with 4408.
     #[arg(long, env = "DRSEEK_WS_KEEPALIVE_MS", default_value_t = 15_000)]
     pub ws_keepalive_ms: u64,
 
@@ -164,6 +165,12 @@ pub struct Config {
     /// Allow schema introspection (GraphiQL needs it).
     #[arg(long, env = "DRSEEK_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
+
+    /// An HTTP connection with no bytes in either direction for this long is
+    /// closed (seconds): idle keep-alive connections, and clients that stop
+    /// half-way through a request. WebSockets have their own keep-alive.
+    #[arg(long, env = "DRSEEK_HTTP_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub http_idle_timeout_secs: u64,
 
     /// Time in-flight requests get to finish on shutdown (seconds).
     #[arg(long, env = "DRSEEK_SHUTDOWN_GRACE_SECS", default_value_t = 10)]

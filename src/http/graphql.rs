@@ -141,16 +141,22 @@ pub fn client_ip(req: &Request, trust_forwarded_for: bool) -> crate::limits::Cli
 
 /// Whether the named operation in `query` is a mutation (or subscription): not allowed over GET.
 fn is_mutation(query: &str, operation: Option<&str>) -> bool {
-    let Ok(doc) = parse_query(query) else {
-        return false;
-    };
-    doc.operations
-        .iter()
-        .find(|(name, _)| match operation {
-            Some(op) => name.map(|n| n.as_str()) == Some(op),
-            None => true,
-        })
-        .is_some_and(|(_, op)| op.node.ty != OperationType::Query)
+    operation_kind(query, operation).is_some_and(|kind| kind != "query")
+}
+
+/// `query`, `mutation` or `subscription` for the operation a request runs;
+/// None when the document does not parse or names no such operation.
+fn operation_kind(query: &str, operation: Option<&str>) -> Option<&'static str> {
+    let doc = parse_query(query).ok()?;
+    let (_, op) = doc.operations.iter().find(|(name, _)| match operation {
+        Some(op) => name.map(|n| n.as_str()) == Some(op),
+        None => true,
+    })?;
+    Some(match op.node.ty {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    })
 }
 
 /// A "request error" in the spec's terms: the request never executed.
@@ -302,8 +308,10 @@ pub async fn graphql(req: &Request, body: Body, Data(state): Data<&SharedState>)
     };
     let token = req.header(header::AUTHORIZATION).and_then(auth::bearer);
     let viewer: Viewer = state.services.accounts.authenticate(token).await;
+    let kind = operation_kind(&request.query, request.operation_name.as_deref());
+    let operation = super::observe::operation_label(request.operation_name.as_deref());
     if let Some(account) = viewer.account_id() {
-        if is_mutation(&request.query, request.operation_name.as_deref()) {
+        if kind.is_some_and(|k| k != "query") {
             let limits = &state.services.limits;
             if let Err(e) = limits
                 .hit(
@@ -326,10 +334,17 @@ pub async fn graphql(req: &Request, body: Body, Data(state): Data<&SharedState>)
     let ip = client_ip(req, state.services.config.trust_forwarded_for);
     let loaders =
         crate::loader::Loaders::for_request(&state.services.stores, viewer.needs_primary());
+    let started = std::time::Instant::now();
     let response = state
         .schema
         .execute(request.data(viewer).data(ip).data(loaders))
         .await;
+    super::observe::graphql_operation(
+        operation,
+        kind.unwrap_or("invalid"),
+        response.errors.is_empty(),
+        started.elapsed(),
+    );
     let status = if media == GRAPHQL_RESPONSE_JSON && is_request_error(&response) {
         StatusCode::BAD_REQUEST
     } else {

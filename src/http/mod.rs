@@ -2,6 +2,7 @@
 pub mod graphiql;
 pub mod graphql;
 pub mod health;
+pub mod idle;
 pub mod observe;
 pub mod transport_ws;
 pub mod upload;

@@ -123,3 +123,60 @@ pub async fn metrics_endpoint(Data(state): Data<&SharedState>) -> Response {
         .content_type("text/plain; version=0.0.4")
         .body(body)
 }
+
+/// Distinct operation names kept as metric labels; later ones count as `other`.
+const MAX_OPERATION_LABELS: usize = 200;
+
+/// The metric label for a client-chosen operation name: the name if it is a
+/// plain GraphQL name of at most 64 characters and one of the first
+/// [`MAX_OPERATION_LABELS`] seen, else `other` (bounded cardinality);
+/// `anonymous` without a name.
+pub fn operation_label(name: Option<&str>) -> String {
+    static SEEN: std::sync::Mutex<Option<std::collections::HashSet<String>>> =
+        std::sync::Mutex::new(None);
+    let Some(name) = name else {
+        return "anonymous".into();
+    };
+    let plain = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit();
+    if !plain {
+        return "other".into();
+    }
+    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    let seen = seen.get_or_insert_with(Default::default);
+    if seen.contains(name) || seen.len() < MAX_OPERATION_LABELS {
+        seen.insert(name.to_owned());
+        name.to_owned()
+    } else {
+        "other".into()
+    }
+}
+
+/// Counts one executed GraphQL operation and its duration.
+pub fn graphql_operation(name: String, kind: &'static str, ok: bool, elapsed: std::time::Duration) {
+    let outcome = if ok { "ok" } else { "error" };
+    ::metrics::counter!("drseek_graphql_operations_total", "operation" => name.clone(), "type" => kind, "outcome" => outcome).increment(1);
+    ::metrics::histogram!("drseek_graphql_operation_duration_seconds", "operation" => name, "type" => kind)
+        .record(elapsed.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::operation_label;
+
+    #[test]
+    fn operation_labels_are_bounded() {
+        assert_eq!(operation_label(None), "anonymous");
+        assert_eq!(operation_label(Some("ContactsPage")), "ContactsPage");
+        for bad in ["", "1abc", "a b", "x{y}", "é", &"a".repeat(65)] {
+            assert_eq!(operation_label(Some(bad)), "other", "{bad}");
+        }
+        for i in 0..300 {
+            let _ = operation_label(Some(&format!("Op{i}")));
+        }
+        assert_eq!(operation_label(Some("ContactsPage")), "ContactsPage");
+        assert_eq!(operation_label(Some("NeverSeenBefore")), "other");
+    }
+}

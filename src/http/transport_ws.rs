@@ -101,6 +101,9 @@ pub async fn serve(
     let mut ping = tokio::time::interval(keepalive);
     ping.reset();
     let mut shutdown = session.state.shutdown.clone();
+    // A client that answers nothing for two keep-alive periods (not even our
+    // pings) is gone: a dead network path, or a peer that stopped reading.
+    let mut last_heard = tokio::time::Instant::now();
     metrics::gauge!("drseek_ws_connections").increment(1.0);
     loop {
         tokio::select! {
@@ -113,11 +116,16 @@ pub async fn serve(
                 break;
             }
             _ = ping.tick() => {
+                if last_heard.elapsed() > keepalive * 2 {
+                    session.close(4408, "Pong timeout").await;
+                    break;
+                }
                 if session.send(json!({ "type": "ping" })).await.is_err() {
                     break;
                 }
             }
             incoming = source.next() => {
+                last_heard = tokio::time::Instant::now();
                 let text = match incoming {
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(Message::Binary(b))) => match String::from_utf8(b) {

@@ -294,3 +294,41 @@ async fn health_and_readiness_report_every_backend() {
     };
     assert_eq!(body["sql"]["replica"], replica, "{body}");
 }
+
+/// A client that stops half-way through its request headers (slowloris) is
+/// disconnected after the idle timeout, and the server keeps serving.
+#[tokio::test]
+async fn a_half_sent_request_is_dropped_after_the_idle_timeout() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let app = spawn_app().await;
+    let mut config = app.config.clone();
+    config.http_idle_timeout_secs = 1;
+    let quick = crate::helpers::spawn_app_with(crate::helpers::Options {
+        same_backends_as: Some(config),
+        ..Default::default()
+    })
+    .await;
+    for partial in [
+        "POST /graphql HTTP/1.1\r\nHost: drseek\r\nContent-Type: appl",
+        "POST /graphql HTTP/1.1\r\nHost: drseek\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\":",
+    ] {
+        let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", quick.port))
+            .await
+            .expect("connect");
+        socket.write_all(partial.as_bytes()).await.expect("write");
+        let started = std::time::Instant::now();
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            socket.read_to_end(&mut buf),
+        )
+        .await;
+        assert!(read.is_ok(), "still connected after 10 s: {partial:?}");
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(500),
+            "closed before the timeout"
+        );
+    }
+    let r = quick.gql(None, "{ __typename }", json!({})).await;
+    assert_eq!(r.data("__typename"), "Query");
+}

@@ -10,6 +10,7 @@
 mod accounts;
 mod cases;
 mod contacts;
+mod deploy;
 mod directory;
 mod files;
 mod helpers;

@@ -36,6 +36,15 @@ async fn metrics_count_requests_connections_and_replica_state() {
     let app = spawn_app().await;
     let (token, _) = app.patient("m@example.com").await;
     let _ws = ws_init(&app, &token).await;
+    let named = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .json(&json!({ "query": "query MyProfileScreen { me { id } }", "operationName": "MyProfileScreen" }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(named.status(), 200);
     let body = app
         .client
         .get(app.url("/metrics"))
@@ -54,6 +63,13 @@ async fn metrics_count_requests_connections_and_replica_state() {
         assert!(body.contains(name), "{name} missing from /metrics");
     }
     assert!(body.contains("route=\"graphql\""));
+    assert!(
+        body.contains("drseek_graphql_operations_total{operation=\"MyProfileScreen\",type=\"query\",outcome=\"ok\"}"),
+        "per-operation counts missing"
+    );
+    assert!(body.contains(
+        "drseek_graphql_operation_duration_seconds_count{operation=\"MyProfileScreen\",type=\"query\"}"
+    ) || body.contains("drseek_graphql_operation_duration_seconds{operation=\"MyProfileScreen\",type=\"query\",quantile="));
 }
 
 #[tokio::test]

@@ -123,3 +123,55 @@ async fn legacy_graphql_ws_still_works() {
     assert_eq!(v["type"], "data", "{v}");
     assert!(v["payload"]["data"]["doctors"]["edges"].is_array());
 }
+
+/// A graphql-transport-ws client that answers nothing, not even pings, is
+/// closed with 4408 after two keep-alive periods; one that answers stays.
+#[tokio::test]
+async fn a_silent_client_is_closed_and_a_responsive_one_stays() {
+    let app = spawn_app().await;
+    let (token, _) = app.patient("silent@example.com").await;
+    let mut config = app.config.clone();
+    config.ws_keepalive_ms = 200;
+    let quick = crate::helpers::spawn_app_with(crate::helpers::Options {
+        same_backends_as: Some(config),
+        ..Default::default()
+    })
+    .await;
+    let mut responsive = crate::messaging::ws_init(&quick, &token).await;
+    let mut silent = crate::messaging::ws_init(&quick, &token).await;
+    let keep_answering = async {
+        let until = tokio::time::Instant::now() + Duration::from_millis(1500);
+        let mut pongs = 0;
+        while let Ok(msg) = tokio::time::timeout_at(until, responsive.next()).await {
+            match msg {
+                Some(Ok(Message::Text(t))) if t.contains("\"ping\"") => {
+                    responsive
+                        .send(Message::Text(json!({ "type": "pong" }).to_string()))
+                        .await
+                        .expect("pong");
+                    pongs += 1;
+                }
+                Some(Ok(Message::Text(_))) => {}
+                other => panic!("the responsive client lost its connection: {other:?}"),
+            }
+        }
+        pongs
+    };
+    let closed = async {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), silent.next())
+                .await
+                .expect("closed within 5 s")
+            {
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return (u16::from(frame.code), frame.reason)
+                }
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    };
+    let (pongs, (code, reason)) = tokio::join!(keep_answering, closed);
+    assert_eq!(code, 4408, "{reason}");
+    assert!(pongs >= 3, "the server kept pinging ({pongs})");
+}

@@ -8,6 +8,7 @@ use async_graphql::{
     parser::{parse_query, types::OperationType},
     Request as GqlRequest, Response as GqlResponse, Variables,
 };
+use futures_util::StreamExt as _;
 use poem::{
     handler,
     http::{header, Method, StatusCode},
@@ -159,6 +160,23 @@ fn operation_kind(query: &str, operation: Option<&str>) -> Option<&'static str> 
     })
 }
 
+/// Reads and discards the rest of a body, up to `cap` bytes and 30 s.
+async fn drain<B: AsRef<[u8]>, E>(
+    mut stream: impl futures_util::Stream<Item = Result<B, E>> + Unpin,
+    cap: u64,
+) {
+    let mut seen = 0u64;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.as_ref().len() as u64;
+            if seen > cap {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 /// A "request error" in the spec's terms: the request never executed.
 fn is_request_error(response: &GqlResponse) -> bool {
     !response.errors.is_empty()
@@ -269,23 +287,38 @@ async fn read_request(
             &format!("the request body is larger than {limit} bytes"),
         )
     };
-    if req
+    let declared = req
         .header(header::CONTENT_LENGTH)
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > limit)
-    {
+        .and_then(|v| v.parse::<u64>().ok());
+    // Bodies up to the largest request drseek takes at all (an upload) are
+    // read to the end before a 413, so a proxy that is still sending them
+    // gets the answer rather than a reset connection (nginx makes that a 502).
+    let drain_cap = state
+        .services
+        .config
+        .max_upload_bytes
+        .saturating_add(limit as u64);
+    if declared.is_some_and(|n| n > limit as u64) {
+        if declared.is_some_and(|n| n <= drain_cap) {
+            drain(body.into_bytes_stream(), drain_cap).await;
+        }
         return Err(too_large());
     }
-    let bytes = match body.into_bytes_limit(limit).await {
-        Ok(b) => b,
-        Err(poem::error::ReadBodyError::PayloadTooLarge) => return Err(too_large()),
-        Err(_) => {
+    let mut stream = body.into_bytes_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
             return Err(reject(
                 StatusCode::BAD_REQUEST,
                 "could not read the request body",
-            ))
+            ));
+        };
+        if bytes.len() + chunk.len() > limit {
+            drain(stream, drain_cap).await;
+            return Err(too_large());
         }
-    };
+        bytes.extend_from_slice(&chunk);
+    }
     let wire: WireRequest = serde_json::from_slice(&bytes).map_err(|e| {
         reject(
             StatusCode::BAD_REQUEST,

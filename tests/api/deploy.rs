@@ -354,3 +354,103 @@ async fn two_instances_behind_nginx_lose_nothing_when_one_stops() {
     let r = front.gql(Some(&patient), "{ me { id } }", json!({})).await;
     assert!(r["me"]["id"].is_string());
 }
+
+/// nginx refuses what drseek would refuse, and more: bodies over the limits
+/// and clients that trickle their headers.
+#[tokio::test]
+async fn nginx_refuses_oversized_and_trickled_requests() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    if !real_services() {
+        eprintln!("runs with the real services (nginx): scripts/test.sh real");
+        return;
+    }
+    let app = spawn_app_guarded(Options::default(), Some(shared_services().await)).await;
+    let nginx = Nginx::start(&[app.port]);
+    let client = reqwest::Client::new();
+
+    // A declared 200 MB upload: refused by nginx before any byte of the body.
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", nginx.port))
+        .await
+        .expect("connect");
+    socket
+        .write_all(b"POST /graphql HTTP/1.1\r\nHost: drseek\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 200000000\r\n\r\n")
+        .await
+        .expect("write");
+    let mut head = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut head))
+        .await
+        .expect("an answer")
+        .expect("read");
+    let head = String::from_utf8_lossy(&head[..n]);
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+
+    // 2 MiB of JSON: nginx lets it through to /graphql, drseek refuses it.
+    let big = json!({ "query": "{ __typename }", "pad": "x".repeat(2 << 20) });
+    let r = client
+        .post(nginx.url("/graphql"))
+        .json(&big)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 413);
+    assert!(
+        r.headers().contains_key("x-drseek-instance"),
+        "drseek answered"
+    );
+    // Elsewhere nginx's own 1 MiB limit answers.
+    let r = client
+        .post(nginx.url("/"))
+        .body(vec![b'x'; 2 << 20])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 413);
+    assert!(
+        !r.headers().contains_key("x-drseek-instance"),
+        "nginx answered"
+    );
+
+    // Slowloris: a header line every second never completes the request;
+    // nginx's client_header_timeout (10 s) ends it.
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", nginx.port))
+        .await
+        .expect("connect");
+    socket
+        .write_all(b"GET /graphql?query=%7B__typename%7D HTTP/1.1\r\nHost: drseek\r\n")
+        .await
+        .expect("write");
+    let started = std::time::Instant::now();
+    let mut ended = false;
+    for i in 0..30 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if socket
+            .write_all(format!("X-Trickle-{i}: y\r\n").as_bytes())
+            .await
+            .is_err()
+        {
+            ended = true;
+            break;
+        }
+        let mut buf = [0u8; 256];
+        if let Ok(r) = tokio::time::timeout(Duration::from_millis(10), socket.read(&mut buf)).await
+        {
+            // 408 or a plain close: either way the request is over.
+            let _ = r;
+            ended = true;
+            break;
+        }
+    }
+    assert!(ended, "nginx kept a trickling client for 30 s");
+    assert!(
+        started.elapsed() >= Duration::from_secs(8),
+        "ended early: {:?}",
+        started.elapsed()
+    );
+    // The instance never saw it and still serves.
+    let r = client
+        .get(nginx.url("/graphql?query=%7B__typename%7D"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+}

@@ -240,9 +240,12 @@ impl CacheLayer {
     /// except for one caller per backoff period, which probes it: pending
     /// invalidations are replayed first, and only then is it up again.
     async fn usable(&self) -> bool {
-        if !self.inner.enabled {
-            return false;
-        }
+        self.inner.enabled && self.reachable().await
+    }
+
+    /// Whether the cache backend may be called now (see [`Self::usable`]),
+    /// whether or not loaders use it.
+    async fn reachable(&self) -> bool {
         let pending: Vec<String> = {
             let mut h = self.health();
             let now = Instant::now();
@@ -302,9 +305,14 @@ impl CacheLayer {
         metrics::counter!("drseek_loader_invalidations_total", "loader" => S::NAME)
             .increment(keys.len() as u64);
         let keys: Vec<String> = keys.iter().map(|k| self.key::<S>(k)).collect();
+        self.invalidate_keys(keys).await;
+    }
+
+    /// [`Self::invalidate`] for keys built elsewhere (the session cache).
+    pub async fn invalidate_keys(&self, keys: Vec<String>) {
         let entries: Vec<(String, Vec<u8>)> =
             keys.iter().map(|k| (k.clone(), HOLD.to_vec())).collect();
-        let done = self.usable().await
+        let done = self.reachable().await
             && self
                 .call(
                     "invalidate",
@@ -323,6 +331,41 @@ impl CacheLayer {
             }
             metrics::gauge!("drseek_cache_pending_invalidations").set(h.pending.len() as f64);
         }
+    }
+
+    /// Raw reads for other users of the cache (sessions, markers): `None`
+    /// while the cache is unreachable. Values may be hold markers, which do
+    /// not decode as anything: treat them as misses.
+    pub async fn get_raw(&self, keys: &[String]) -> Option<Vec<Option<Vec<u8>>>> {
+        if !self.reachable().await {
+            return None;
+        }
+        self.call("get", self.inner.cache.get_many(keys)).await
+    }
+
+    /// Stores values unless their keys hold something (a value or a hold marker).
+    pub async fn fill_raw(&self, entries: &[(String, Vec<u8>)], ttl: Duration) {
+        if self.reachable().await {
+            self.call("fill", self.inner.cache.add_many(entries, ttl))
+                .await;
+        }
+    }
+
+    /// Stores values unconditionally; false if the cache is unreachable.
+    pub async fn set_raw(&self, entries: &[(String, Vec<u8>)], ttl: Duration) -> bool {
+        self.reachable().await
+            && self
+                .call("set", self.inner.cache.set_many(entries, ttl))
+                .await
+                .is_some()
+    }
+
+    /// A shared counter (see [`Cache::incr`]); `None` if the cache is unreachable.
+    pub async fn incr_raw(&self, key: &str, window: Duration) -> Option<u64> {
+        if !self.reachable().await {
+            return None;
+        }
+        self.call("incr", self.inner.cache.incr(key, window)).await
     }
 
     /// Loads `keys` of `S` through the cache.

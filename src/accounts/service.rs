@@ -312,17 +312,20 @@ impl AccountsService {
         let mut active: session::ActiveModel = row.into();
         active.revoked_at = Set(Some(Utc::now()));
         active.update(self.stores.sql.writer()).await?;
-        if let Err(e) = self.stores.cache.delete(&[session_key(&hash)]).await {
-            tracing::warn!(error = %e, "could not drop a revoked session from the cache");
-        }
+        // A hold marker rather than a delete: a lookup that read the session
+        // before the revocation cannot cache it again afterwards; replayed
+        // later if the cache is unreachable now.
+        self.stores
+            .loader_cache
+            .invalidate_keys(vec![session_key(&hash)])
+            .await;
         self.publish(session.account_id, AccountEventKind::SessionRevoked)
             .await;
         Ok(true)
     }
 
-    /// The viewer a token stands for. Cache first (with the read-your-writes
-    /// marker in the same round trip), then the replica, then the primary
-    /// (a token issued a moment ago may not have replicated yet).
+    /// The viewer a token stands for. Cache first, then the replica, then the
+    /// primary (a token issued a moment ago may not have replicated yet).
     pub async fn authenticate(&self, token: Option<&str>) -> Viewer {
         let Some(token) = token else {
             return Viewer::Anonymous;
@@ -342,15 +345,13 @@ impl AccountsService {
 
     async fn lookup_session(&self, hash: &str) -> AppResult<Option<Viewer>> {
         let key = session_key(hash);
+        // Unreachable cache: a miss (the cache layer logs it).
         let cached = self
             .stores
-            .cache
-            .get_many(std::slice::from_ref(&key))
+            .loader_cache
+            .get_raw(std::slice::from_ref(&key))
             .await
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "cache unavailable for sessions");
-                vec![None]
-            });
+            .unwrap_or_else(|| vec![None]);
         let now = Utc::now();
         let hit = cached
             .into_iter()
@@ -389,10 +390,9 @@ impl AccountsService {
                     expires_at: row.expires_at,
                 };
                 if let Ok(bytes) = serde_json::to_vec(&s) {
-                    let _ = self
-                        .stores
-                        .cache
-                        .set_many(&[(key, bytes)], SESSION_CACHE_TTL)
+                    self.stores
+                        .loader_cache
+                        .fill_raw(&[(key, bytes)], SESSION_CACHE_TTL)
                         .await;
                 }
                 s
@@ -402,13 +402,13 @@ impl AccountsService {
             return Ok(None);
         }
         let id = AccountId(session.account_id);
+        // Unknown (cache unreachable) counts as a recent write: the primary is never stale.
         let wrote = self
             .stores
-            .cache
-            .get_many(&[wrote_key(id)])
+            .loader_cache
+            .get_raw(&[wrote_key(id)])
             .await
-            .map(|v| v.first().is_some_and(Option::is_some))
-            .unwrap_or(true);
+            .is_none_or(|v| v.first().is_some_and(Option::is_some));
         Ok(Some(Viewer::Account(std::sync::Arc::new(Session::new(
             id,
             session.role,
@@ -420,14 +420,12 @@ impl AccountsService {
     /// Records that `account` just wrote: its reads go to the primary for the
     /// read-your-writes window, on every instance.
     pub async fn note_write(&self, account: AccountId) {
-        if let Err(e) = self
-            .stores
-            .cache
-            .set_many(&[(wrote_key(account), vec![1])], self.read_your_writes)
-            .await
-        {
-            tracing::warn!(error = %e, "could not record a write for read-your-writes");
-        }
+        // If the cache is unreachable, every reader counts as a recent
+        // writer until it returns (see `lookup_session`), so nothing is lost.
+        self.stores
+            .loader_cache
+            .set_raw(&[(wrote_key(account), vec![1])], self.read_your_writes)
+            .await;
     }
 
     /// Marks the viewer as a recent writer, for this request and the window after it.

@@ -55,17 +55,54 @@ const MAX_PENDING: usize = 100_000;
 const LOG_EVERY: Duration = Duration::from_secs(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// A loader key as the id part of a cache key.
+pub trait KeyPart {
+    fn part(&self) -> String;
+}
+
+impl KeyPart for i64 {
+    fn part(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl KeyPart for (i64, i64) {
+    fn part(&self) -> String {
+        format!("{}-{}", self.0, self.1)
+    }
+}
+
+/// Rows of `E` whose integer `column` is among `keys`, keyed by it.
+pub async fn by_ids<E, V>(
+    stores: &Stores,
+    fresh: bool,
+    column: E::Column,
+    keys: &[i64],
+    into: impl Fn(E::Model) -> (i64, V),
+) -> anyhow::Result<HashMap<i64, V>>
+where
+    E: sea_orm::EntityTrait,
+    E::Model: Send + Sync,
+{
+    use sea_orm::{ColumnTrait as _, QueryFilter as _};
+    Ok(E::find()
+        .filter(column.is_in(keys.iter().copied()))
+        .all(&stores.sql.reader(fresh))
+        .await?
+        .into_iter()
+        .map(into)
+        .collect())
+}
+
 /// One kind of entity loaded by key.
 #[async_trait::async_trait]
 pub trait Source: Send + Sync + 'static {
-    type Key: Clone + Eq + Hash + Debug + Send + Sync + 'static;
+    type Key: KeyPart + Clone + Eq + Hash + Debug + Send + Sync + 'static;
     type Value: Clone + Serialize + DeserializeOwned + Send + Sync + 'static;
     /// Metric label and key segment.
     const NAME: &'static str;
     /// Bump when `Value`'s serialized form changes.
     const LAYOUT: u32;
-    /// The key's id part (any string: it is sanitised by [`cache_key`]).
-    fn id(key: &Self::Key) -> String;
     /// The values that exist among `keys`, from the primary when `fresh`.
     async fn fetch(
         stores: &Stores,
@@ -161,7 +198,7 @@ impl CacheLayer {
     }
 
     pub fn key<S: Source>(&self, key: &S::Key) -> String {
-        cache_key(&self.inner.namespace, S::NAME, S::LAYOUT, &S::id(key))
+        cache_key(&self.inner.namespace, S::NAME, S::LAYOUT, &key.part())
     }
 
     fn health(&self) -> std::sync::MutexGuard<'_, Health> {

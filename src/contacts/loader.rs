@@ -2,9 +2,11 @@
 use std::collections::HashMap;
 
 use entity::care_link;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use crate::{loader::Source, store::Stores};
+use crate::{
+    loader::{by_ids, Source},
+    store::Stores,
+};
 
 pub struct CareLinkSource;
 
@@ -15,21 +17,12 @@ impl Source for CareLinkSource {
     const NAME: &'static str = "care_link";
     const LAYOUT: u32 = 1;
 
-    fn id(key: &i64) -> String {
-        key.to_string()
-    }
-
     async fn fetch(
         stores: &Stores,
         fresh: bool,
         keys: &[i64],
     ) -> anyhow::Result<HashMap<i64, care_link::Model>> {
-        Ok(care_link::Entity::find()
-            .filter(care_link::Column::Id.is_in(keys.iter().copied()))
-            .all(&stores.sql.reader(fresh))
-            .await?
-            .into_iter()
-            .map(|l| (l.id, l))
-            .collect())
+        by_ids::<care_link::Entity, _>(stores, fresh, care_link::Column::Id, keys, |l| (l.id, l))
+            .await
     }
 }

@@ -2,9 +2,11 @@
 use std::collections::HashMap;
 
 use entity::{doctor, patient};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use crate::{loader::Source, store::Stores};
+use crate::{
+    loader::{by_ids, Source},
+    store::Stores,
+};
 
 pub struct DoctorSource;
 
@@ -15,22 +17,15 @@ impl Source for DoctorSource {
     const NAME: &'static str = "doctor";
     const LAYOUT: u32 = 1;
 
-    fn id(key: &i64) -> String {
-        key.to_string()
-    }
-
     async fn fetch(
         stores: &Stores,
         fresh: bool,
         keys: &[i64],
     ) -> anyhow::Result<HashMap<i64, doctor::Model>> {
-        Ok(doctor::Entity::find()
-            .filter(doctor::Column::AccountId.is_in(keys.iter().copied()))
-            .all(&stores.sql.reader(fresh))
-            .await?
-            .into_iter()
-            .map(|d| (d.account_id, d))
-            .collect())
+        by_ids::<doctor::Entity, _>(stores, fresh, doctor::Column::AccountId, keys, |d| {
+            (d.account_id, d)
+        })
+        .await
     }
 }
 
@@ -43,21 +38,14 @@ impl Source for PatientSource {
     const NAME: &'static str = "patient";
     const LAYOUT: u32 = 1;
 
-    fn id(key: &i64) -> String {
-        key.to_string()
-    }
-
     async fn fetch(
         stores: &Stores,
         fresh: bool,
         keys: &[i64],
     ) -> anyhow::Result<HashMap<i64, patient::Model>> {
-        Ok(patient::Entity::find()
-            .filter(patient::Column::AccountId.is_in(keys.iter().copied()))
-            .all(&stores.sql.reader(fresh))
-            .await?
-            .into_iter()
-            .map(|p| (p.account_id, p))
-            .collect())
+        by_ids::<patient::Entity, _>(stores, fresh, patient::Column::AccountId, keys, |p| {
+            (p.account_id, p)
+        })
+        .await
     }
 }

@@ -3,9 +3,11 @@
 use std::collections::HashMap;
 
 use entity::file;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use crate::{loader::Source, store::Stores};
+use crate::{
+    loader::{by_ids, Source},
+    store::Stores,
+};
 
 pub struct FileSource;
 
@@ -16,21 +18,11 @@ impl Source for FileSource {
     const NAME: &'static str = "file";
     const LAYOUT: u32 = 1;
 
-    fn id(key: &i64) -> String {
-        key.to_string()
-    }
-
     async fn fetch(
         stores: &Stores,
         fresh: bool,
         keys: &[i64],
     ) -> anyhow::Result<HashMap<i64, file::Model>> {
-        Ok(file::Entity::find()
-            .filter(file::Column::Id.is_in(keys.iter().copied()))
-            .all(&stores.sql.reader(fresh))
-            .await?
-            .into_iter()
-            .map(|f| (f.id, f))
-            .collect())
+        by_ids::<file::Entity, _>(stores, fresh, file::Column::Id, keys, |f| (f.id, f)).await
     }
 }

@@ -17,10 +17,6 @@ impl Source for MessageAtSource {
     const NAME: &'static str = "message";
     const LAYOUT: u32 = 1;
 
-    fn id(&(conversation, seq): &(i64, i64)) -> String {
-        format!("{conversation}-{seq}")
-    }
-
     async fn fetch(
         stores: &Stores,
         fresh: bool,

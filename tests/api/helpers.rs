@@ -416,6 +416,18 @@ impl TestApp {
         replica_caught_up(&self.config).await;
     }
 
+    /// `/metrics` as text.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// `/readyz` as JSON.
     pub async fn readyz(&self) -> (u16, Value) {
         let resp = self

@@ -304,15 +304,7 @@ async fn hostile_ids_never_reach_the_cache() {
     // The cache still answers for real keys.
     let r = app.gql(None, DOCTOR, json!({ "id": id })).await;
     assert_eq!(r.data("doctor.id"), &json!(id));
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("drseek_loader_keys_total{loader=\"doctor\""),
         "{metrics}"
@@ -386,15 +378,7 @@ async fn reads_survive_redis_going_away_and_the_cache_recovers() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["loader_cache"]["state"], "down", "{body}");
     assert_eq!(body["degraded"], true, "{body}");
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     assert!(metrics.contains("drseek_cache_errors_total"), "{metrics}");
     assert!(metrics.contains("drseek_cache_up 0"), "{metrics}");
 

@@ -45,15 +45,7 @@ async fn metrics_count_requests_connections_and_replica_state() {
         .await
         .expect("send");
     assert_eq!(named.status(), 200);
-    let body = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let body = app.metrics().await;
     for name in [
         "drseek_http_requests_total",
         "drseek_http_request_duration_seconds",

@@ -21,6 +21,24 @@ impl MemoryCache {
         }
     }
 
+    /// Stores the entries; with `only_if_absent`, live entries stay as they are.
+    fn set_all(&self, entries: &[(String, Vec<u8>)], ttl: Duration, only_if_absent: bool) {
+        let now = Instant::now();
+        let mut map = self.lock();
+        if map.len() + entries.len() > self.capacity {
+            map.retain(|_, (_, exp)| *exp > now);
+            if map.len() + entries.len() > self.capacity {
+                map.clear();
+            }
+        }
+        for (k, v) in entries {
+            let live = map.get(k).is_some_and(|(_, exp)| *exp > now);
+            if !(only_if_absent && live) {
+                map.insert(k.clone(), (v.clone(), now + ttl));
+            }
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Vec<u8>, Instant)>> {
         // A panic while holding the lock cannot leave the map inconsistent.
         self.entries
@@ -45,38 +63,12 @@ impl Cache for MemoryCache {
     }
 
     async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Duration) -> anyhow::Result<()> {
-        let now = Instant::now();
-        let mut map = self.lock();
-        if map.len() + entries.len() > self.capacity {
-            map.retain(|_, (_, exp)| *exp > now);
-            if map.len() + entries.len() > self.capacity {
-                map.clear();
-            }
-        }
-        for (k, v) in entries {
-            map.insert(k.clone(), (v.clone(), now + ttl));
-        }
+        self.set_all(entries, ttl, false);
         Ok(())
     }
 
     async fn add_many(&self, entries: &[(String, Vec<u8>)], ttl: Duration) -> anyhow::Result<()> {
-        let now = Instant::now();
-        let mut map = self.lock();
-        if map.len() + entries.len() > self.capacity {
-            map.retain(|_, (_, exp)| *exp > now);
-            if map.len() + entries.len() > self.capacity {
-                map.clear();
-            }
-        }
-        for (k, v) in entries {
-            match map.get_mut(k) {
-                Some(entry) if entry.1 > now => {}
-                Some(entry) => *entry = (v.clone(), now + ttl),
-                None => {
-                    map.insert(k.clone(), (v.clone(), now + ttl));
-                }
-            }
-        }
+        self.set_all(entries, ttl, true);
         Ok(())
     }
 

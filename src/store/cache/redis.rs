@@ -27,6 +27,34 @@ impl RedisCache {
     fn key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
     }
+
+    /// One pipelined SET PX per entry; with `nx`, SET NX (keys that hold a value stay).
+    async fn set_all(
+        &self,
+        entries: &[(String, Vec<u8>)],
+        ttl: Duration,
+        nx: bool,
+    ) -> anyhow::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (k, v) in entries {
+            let cmd = pipe
+                .cmd("SET")
+                .arg(self.key(k))
+                .arg(v)
+                .arg("PX")
+                .arg(ttl.as_millis().max(1) as u64);
+            if nx {
+                cmd.arg("NX");
+            }
+            cmd.ignore();
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
@@ -43,40 +71,11 @@ impl Cache for RedisCache {
     }
 
     async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Duration) -> anyhow::Result<()> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let mut pipe = redis::pipe();
-        for (k, v) in entries {
-            pipe.cmd("SET")
-                .arg(self.key(k))
-                .arg(v)
-                .arg("PX")
-                .arg(ttl.as_millis().max(1) as u64)
-                .ignore();
-        }
-        let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn).await?;
-        Ok(())
+        self.set_all(entries, ttl, false).await
     }
 
     async fn add_many(&self, entries: &[(String, Vec<u8>)], ttl: Duration) -> anyhow::Result<()> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let mut pipe = redis::pipe();
-        for (k, v) in entries {
-            pipe.cmd("SET")
-                .arg(self.key(k))
-                .arg(v)
-                .arg("PX")
-                .arg(ttl.as_millis().max(1) as u64)
-                .arg("NX")
-                .ignore();
-        }
-        let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn).await?;
-        Ok(())
+        self.set_all(entries, ttl, true).await
     }
 
     async fn delete(&self, keys: &[String]) -> anyhow::Result<()> {

@@ -3,6 +3,23 @@ use clap::{Parser, Subcommand};
 use drseek::{app::App, config::Config, schema, seed, store::Stores};
 use tracing_subscriber::EnvFilter;
 
+/// Every password hash (argon2id) allocates 19 MiB. glibc's malloc raises its
+/// mmap threshold after the first such block is freed, so later ones come
+/// from the heap arenas and stay resident after use: 100 registrations left
+/// the server at about 600 MiB. A fixed threshold keeps large blocks in their
+/// own mappings, returned to the system on free (24 MiB after the same 100).
+fn return_large_allocations() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt takes no pointers; it adjusts allocator parameters
+        // under the allocator's own lock.
+        let ok = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20) };
+        if ok != 1 {
+            eprintln!("drseek: mallopt(M_MMAP_THRESHOLD) failed; large blocks may stay resident");
+        }
+    }
+}
+
 #[derive(Parser)]
 #[command(name = "drseek", version, about = "The drseek GraphQL server")]
 struct Cli {
@@ -75,6 +92,7 @@ async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    return_large_allocations();
     let cli = Cli::parse();
     let config = cli.config;
     match cli.command.unwrap_or(Command::Serve) {

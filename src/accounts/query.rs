@@ -1,7 +1,7 @@
 use async_graphql::{Context, Object};
 
 use super::types::Account;
-use crate::{auth::Viewer, error::AppError, schema::services};
+use crate::{auth::Viewer, error::AppError};
 
 #[derive(Default)]
 pub struct AccountsQuery;
@@ -12,10 +12,8 @@ impl AccountsQuery {
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Account>> {
         let viewer = Viewer::from_ctx(ctx);
         let session = viewer.require()?;
-        let account = services(ctx)?
-            .accounts
-            .account(&viewer, session.account_id)
-            .await?;
+        let loaders = crate::loader::loaders(ctx)?;
+        let account = crate::loader::load_one(&loaders.accounts, session.account_id.0).await?;
         Ok(Some(account.ok_or(AppError::Unauthenticated)?))
     }
 }

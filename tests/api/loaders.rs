@@ -234,6 +234,15 @@ async fn a_profile_change_is_read_at_once_by_everyone() {
             assert_eq!(after.data("doctor.name"), &json!(name), "round {round}");
         }
     }
+    let metrics = app.metrics().await;
+    for series in [
+        "drseek_loader_invalidations_total{loader=\"doctor\"}",
+        "drseek_loader_keys_total{loader=\"doctor\",result=\"held\"}",
+        "drseek_loader_keys_total{loader=\"doctor\",result=\"miss\"}",
+        "drseek_loader_batches_total{loader=\"doctor\"}",
+    ] {
+        assert!(metrics.contains(series), "{series} missing");
+    }
 }
 
 #[tokio::test]

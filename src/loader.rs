@@ -41,6 +41,7 @@ use async_graphql::{
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::{
+    auth::Viewer,
     config::Config,
     error::{AppError, AppResult},
     store::{cache::Cache, Stores},
@@ -63,6 +64,12 @@ pub trait KeyPart {
 impl KeyPart for i64 {
     fn part(&self) -> String {
         self.to_string()
+    }
+}
+
+impl KeyPart for String {
+    fn part(&self) -> String {
+        self.clone()
     }
 }
 
@@ -103,6 +110,9 @@ pub trait Source: Send + Sync + 'static {
     const NAME: &'static str;
     /// Bump when `Value`'s serialized form changes.
     const LAYOUT: u32;
+    /// False for values that must not leave their own store (case documents):
+    /// batched per request, never put in the shared cache.
+    const SHARED: bool = true;
     /// The values that exist among `keys`, from the primary when `fresh`.
     async fn fetch(
         stores: &Stores,
@@ -418,6 +428,10 @@ impl CacheLayer {
                     .increment(n as u64);
             }
         };
+        if !S::SHARED {
+            count("uncached", keys.len());
+            return S::fetch(stores, fresh, keys).await;
+        }
         if !self.usable().await {
             count(if self.inner.enabled { "error" } else { "off" }, keys.len());
             return S::fetch(stores, fresh, keys).await;
@@ -527,11 +541,20 @@ fn batched<S: Source>(stores: &Stores, fresh: bool, max_batch: usize) -> Batched
     .max_batch_size(max_batch)
 }
 
+fn per_request<T>(loader: T) -> DataLoader<T, HashMapCache> {
+    DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
+}
+
 /// One request's loaders. Over HTTP they also remember what they loaded for
 /// the request; on a WebSocket they live as long as the connection, so they
 /// only batch, and read the primary on misses (events follow their writes).
 pub struct Loaders {
     pub accounts: Batched<crate::accounts::loader::AccountSource>,
+    pub case_docs: Batched<crate::cases::loader::CaseDocSource>,
+    /// Whether the viewer may read a patient's case history (per patient).
+    pub case_access: DataLoader<crate::cases::loader::ReadAccess, HashMapCache>,
+    /// Audit rows of the request's case-document reads, written in one insert.
+    pub case_audit: DataLoader<crate::cases::loader::AuditWriter, HashMapCache>,
     pub doctors: Batched<crate::directory::loader::DoctorSource>,
     pub patients: Batched<crate::directory::loader::PatientSource>,
     pub links: Batched<crate::contacts::loader::CareLinkSource>,
@@ -540,13 +563,19 @@ pub struct Loaders {
 }
 
 impl Loaders {
-    pub fn for_request(stores: &Stores, fresh: bool) -> Self {
-        Self::new(stores, fresh)
+    pub fn for_request(stores: &Stores, viewer: &Viewer) -> Self {
+        Self::new(stores, viewer, viewer.needs_primary())
     }
 
-    pub fn for_connection(stores: &Stores) -> Self {
-        let loaders = Self::new(stores, true);
+    /// Access checks and audit rows stay per request on a connection too:
+    /// the per-key cache of those two is off, so every event checks and
+    /// audits again.
+    pub fn for_connection(stores: &Stores, viewer: &Viewer) -> Self {
+        let loaders = Self::new(stores, viewer, true);
         loaders.accounts.enable_all_cache(false);
+        loaders.case_docs.enable_all_cache(false);
+        loaders.case_access.enable_all_cache(false);
+        loaders.case_audit.enable_all_cache(false);
         loaders.doctors.enable_all_cache(false);
         loaders.patients.enable_all_cache(false);
         loaders.links.enable_all_cache(false);
@@ -555,9 +584,12 @@ impl Loaders {
         loaders
     }
 
-    fn new(stores: &Stores, fresh: bool) -> Self {
+    fn new(stores: &Stores, viewer: &Viewer, fresh: bool) -> Self {
         Self {
             accounts: batched(stores, fresh, 1000),
+            case_docs: batched(stores, fresh, 500),
+            case_access: per_request(crate::cases::loader::ReadAccess::new(stores, viewer)),
+            case_audit: per_request(crate::cases::loader::AuditWriter::new(stores, viewer)),
             doctors: batched(stores, fresh, 1000),
             patients: batched(stores, fresh, 1000),
             links: batched(stores, fresh, 1000),

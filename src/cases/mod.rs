@@ -2,6 +2,7 @@
 //! versioned with optimistic concurrency, readable by the patient and the
 //! doctors actively linked to them, and audited on every access.
 pub mod audit;
+pub mod loader;
 pub mod mutation;
 pub mod query;
 pub mod service;

@@ -365,8 +365,7 @@ pub async fn graphql(req: &Request, body: Body, Data(state): Data<&SharedState>)
         }
     }
     let ip = client_ip(req, state.services.config.trust_forwarded_for);
-    let loaders =
-        crate::loader::Loaders::for_request(&state.services.stores, viewer.needs_primary());
+    let loaders = crate::loader::Loaders::for_request(&state.services.stores, &viewer);
     let started = std::time::Instant::now();
     let response = state
         .schema

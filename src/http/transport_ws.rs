@@ -236,10 +236,11 @@ impl Session {
                     }
                 }
                 let mut data = Data::default();
-                data.insert(viewer);
                 data.insert(crate::loader::Loaders::for_connection(
                     &self.state.services.stores,
+                    &viewer,
                 ));
+                data.insert(viewer);
                 let stream = self
                     .state
                     .schema

@@ -58,8 +58,8 @@ pub async fn ws(
                         return Err(async_graphql::Error::new("invalid or expired token"));
                     }
                     let mut data = Data::default();
+                    data.insert(crate::loader::Loaders::for_connection(&stores, &viewer));
                     data.insert(viewer);
-                    data.insert(crate::loader::Loaders::for_connection(&stores));
                     Ok(data)
                 })
                 .keepalive_timeout(keepalive * 4)

@@ -81,7 +81,7 @@ impl MessagingQuery {
         before: Option<String>,
     ) -> async_graphql::Result<Connection<String, Message>> {
         let svc = &services(ctx)?.messaging;
-        Ok(svc
+        let page = svc
             .messages(
                 &Viewer::from_ctx(ctx),
                 &conversation_id,
@@ -90,6 +90,29 @@ impl MessagingQuery {
                 last,
                 before,
             )
-            .await?)
+            .await?;
+        let loaders = loaders(ctx)?;
+        let messages: Vec<&Message> = page.edges.iter().map(|e| &e.node).collect();
+        prefetch(
+            ctx,
+            &loaders.files,
+            &["edges", "node", "file"],
+            messages.iter().filter_map(|m| m.file_id),
+        )
+        .await?;
+        let look = ctx.look_ahead();
+        if look
+            .field("edges")
+            .field("node")
+            .field("caseDocument")
+            .exists()
+        {
+            crate::cases::loader::prefetch_reads(
+                loaders,
+                messages.iter().filter_map(|m| m.case_document_id.clone()),
+            )
+            .await?;
+        }
+        Ok(page)
     }
 }

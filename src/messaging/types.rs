@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     accounts::types::AccountId,
+    cases::types::CaseDocument,
     directory::types::{Doctor, Patient},
     files::types::FileRef,
     loader::{load_one, loaders},
@@ -108,6 +109,36 @@ impl Message {
     }
     async fn case_document_id(&self) -> Option<ID> {
         self.case_document_id.clone().map(ID)
+    }
+    /// CASE: the shared document, while the viewer may read the patient's
+    /// case history (null after the doctor's care link ended). Each read is
+    /// audited, allowed or denied.
+    async fn case_document(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<CaseDocument>> {
+        let Some(id) = &self.case_document_id else {
+            return Ok(None);
+        };
+        let loaders = loaders(ctx)?;
+        let Some(doc) = load_one(&loaders.case_docs, id.clone()).await? else {
+            return Ok(None);
+        };
+        let internal = |e: std::sync::Arc<anyhow::Error>| {
+            crate::error::AppError::internal(anyhow::anyhow!("{e:#}"))
+        };
+        let allowed = loaders
+            .case_access
+            .load_one(doc.patient_id)
+            .await
+            .map_err(internal)?
+            .unwrap_or(false);
+        loaders
+            .case_audit
+            .load_one((doc.id.clone(), doc.patient_id, allowed))
+            .await
+            .map_err(internal)?;
+        Ok(allowed.then_some(CaseDocument(doc)))
     }
     /// The sender's own id for the message (idempotent retries).
     async fn client_id(&self) -> &str {

@@ -410,3 +410,111 @@ async fn reads_survive_redis_going_away_and_the_cache_recovers() {
         assert_eq!(r.data("doctor.name"), "Dr. While Down");
     }
 }
+
+/// Case documents shared in a chat: a page of CASE messages costs one
+/// document-store call, one access check and one audit insert; each read is
+/// audited; a doctor whose link ended gets null, audited as denied.
+#[tokio::test]
+async fn case_documents_in_chat_are_batched_checked_and_audited() {
+    let chat = crate::messaging::chat_on(spawn_app().await, "cases-in-chat").await;
+    let app = &chat.app;
+    let patient_id = app
+        .gql(Some(&chat.patient), "{ me { id } }", json!({}))
+        .await
+        .data("me.id")
+        .clone();
+    let mut docs = Vec::new();
+    for i in 0..6 {
+        let id = app
+            .gql(
+                Some(&chat.doctor),
+                CREATE_CASE,
+                json!({ "i": { "patientId": patient_id, "kind": "LAB_RESULT", "title": format!("result {i}"),
+                    "occurredAt": "2026-02-01T09:00:00Z", "content": { "i": i } } }),
+            )
+            .await
+            .data("createCaseDocument.id")
+            .clone();
+        app.gql(
+            Some(&chat.doctor),
+            "mutation($i: SendMessageInput!) { sendMessage(input: $i) { seq } }",
+            json!({ "i": { "conversationId": chat.conversation, "clientId": format!("case{i}"), "kind": "CASE", "caseDocumentId": id } }),
+        )
+        .await
+        .data("sendMessage");
+        docs.push(id);
+    }
+    settle(app).await;
+    const PAGE: &str = "query($c: ID!, $n: Int) { messages(conversationId: $c, last: $n) { edges { node { seq caseDocument { id title } } } } }";
+    for token in [&chat.patient, &chat.doctor] {
+        let (small, small_docs, _) =
+            cost(app, token, PAGE, json!({ "c": chat.conversation, "n": 2 })).await;
+        let (large, large_docs, data) =
+            cost(app, token, PAGE, json!({ "c": chat.conversation, "n": 6 })).await;
+        let shown: Vec<Value> = edges(&data, "messages")
+            .iter()
+            .map(|n| n["caseDocument"]["id"].clone())
+            .collect();
+        assert_eq!(shown, docs, "every shared document, in order");
+        assert_eq!(
+            (small_docs, large_docs),
+            (1, 1),
+            "one document-store call per page"
+        );
+        // Membership, page, access (doctors), audit insert; and on the
+        // embedded backends the document store's one read is SQL too.
+        assert!(small <= 5 && large <= 5, "{small} and {large} statements");
+    }
+    let reads = |trail: &Value, actor: &Value, outcome: &str| {
+        edges(trail, "auditTrail")
+            .iter()
+            .filter(|e| e["action"] == "READ" && &e["actorId"] == actor && e["outcome"] == outcome)
+            .count()
+    };
+    let doctor_id = app
+        .gql(Some(&chat.doctor), "{ me { id } }", json!({}))
+        .await
+        .data("me.id")
+        .clone();
+    const AUDIT: &str =
+        "{ auditTrail(first: 100) { edges { node { actorId action documentId outcome } } } }";
+    let trail = app.gql(Some(&chat.patient), AUDIT, json!({})).await.body["data"].clone();
+    assert_eq!(
+        reads(&trail, &patient_id, "ALLOWED"),
+        8,
+        "2 + 6 reads by the patient"
+    );
+    assert_eq!(
+        reads(&trail, &doctor_id, "ALLOWED"),
+        8,
+        "2 + 6 reads by the doctor"
+    );
+
+    // The link ends: the doctor still sees the messages, not the documents.
+    app.gql(
+        Some(&chat.patient),
+        "mutation($id: ID!) { endCareLink(id: $id) { status } }",
+        json!({ "id": chat.link }),
+    )
+    .await
+    .data("endCareLink");
+    let r = app
+        .gql(
+            Some(&chat.doctor),
+            PAGE,
+            json!({ "c": chat.conversation, "n": 6 }),
+        )
+        .await;
+    let nodes = edges(&r.body["data"], "messages");
+    assert_eq!(nodes.len(), 6);
+    assert!(
+        nodes.iter().all(|n| n["caseDocument"].is_null()),
+        "{nodes:?}"
+    );
+    let trail = app.gql(Some(&chat.patient), AUDIT, json!({})).await.body["data"].clone();
+    assert_eq!(
+        reads(&trail, &doctor_id, "DENIED"),
+        6,
+        "denied reads are audited"
+    );
+}

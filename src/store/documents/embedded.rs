@@ -113,6 +113,19 @@ impl DocumentStore for EmbeddedDocuments {
         row.map(from_row).transpose()
     }
 
+    async fn get_cases(&self, ids: &[String]) -> anyhow::Result<Vec<CaseDoc>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        case_document::Entity::find()
+            .filter(case_document::Column::Id.is_in(ids.iter().cloned()))
+            .all(self.sql.writer())
+            .await?
+            .into_iter()
+            .map(from_row)
+            .collect()
+    }
+
     async fn update_case(&self, previous: &CaseDoc, next: &CaseDoc) -> anyhow::Result<bool> {
         let db = self.sql.writer();
         let snapshot = case_document_version::ActiveModel {

@@ -59,6 +59,8 @@ pub trait DocumentStore: Send + Sync {
 
     async fn insert_case(&self, doc: &CaseDoc) -> anyhow::Result<()>;
     async fn get_case(&self, id: &str) -> anyhow::Result<Option<CaseDoc>>;
+    /// The documents among `ids` that exist, in no particular order.
+    async fn get_cases(&self, ids: &[String]) -> anyhow::Result<Vec<CaseDoc>>;
     /// Replaces the document with `next` if its stored version is `next.version - 1`,
     /// keeping `previous` in the history. `Ok(false)`: the version had moved on.
     async fn update_case(&self, previous: &CaseDoc, next: &CaseDoc) -> anyhow::Result<bool>;
@@ -116,6 +118,9 @@ impl DocumentStore for Counted {
     }
     async fn get_case(&self, id: &str) -> anyhow::Result<Option<CaseDoc>> {
         self.count().get_case(id).await
+    }
+    async fn get_cases(&self, ids: &[String]) -> anyhow::Result<Vec<CaseDoc>> {
+        self.count().get_cases(ids).await
     }
     async fn update_case(&self, previous: &CaseDoc, next: &CaseDoc) -> anyhow::Result<bool> {
         self.count().update_case(previous, next).await

@@ -131,7 +131,8 @@ async fn a_silent_client_is_closed_and_a_responsive_one_stays() {
     let app = spawn_app().await;
     let (token, _) = app.patient("silent@example.com").await;
     let mut config = app.config.clone();
-    config.ws_keepalive_ms = 200;
+    // Pings every 0.5 s; silence for 1 s closes. Wide enough for a busy machine.
+    config.ws_keepalive_ms = 500;
     let quick = crate::helpers::spawn_app_with(crate::helpers::Options {
         same_backends_as: Some(config),
         ..Default::default()
@@ -140,7 +141,7 @@ async fn a_silent_client_is_closed_and_a_responsive_one_stays() {
     let mut responsive = crate::messaging::ws_init(&quick, &token).await;
     let mut silent = crate::messaging::ws_init(&quick, &token).await;
     let keep_answering = async {
-        let until = tokio::time::Instant::now() + Duration::from_millis(1500);
+        let until = tokio::time::Instant::now() + Duration::from_millis(3000);
         let mut pongs = 0;
         while let Ok(msg) = tokio::time::timeout_at(until, responsive.next()).await {
             match msg {

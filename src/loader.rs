@@ -49,6 +49,12 @@ use crate::{
 
 /// The value that marks a key as just written: read the primary, store nothing.
 const HOLD: &[u8] = b"\0hold";
+/// Whether a raw cache value is a hold marker: the key was just written, so
+/// read the primary.
+pub fn is_hold(value: &[u8]) -> bool {
+    value == HOLD
+}
+
 /// Longest id part kept readable in a key; longer ones are hashed.
 const MAX_KEY_PART: usize = 64;
 /// Invalidations kept while the cache is unreachable.

@@ -345,24 +345,31 @@ impl AccountsService {
 
     async fn lookup_session(&self, hash: &str) -> AppResult<Option<Viewer>> {
         let key = session_key(hash);
-        // Unreachable cache: a miss (the cache layer logs it).
         let cached = self
             .stores
             .loader_cache
             .get_raw(std::slice::from_ref(&key))
-            .await
-            .unwrap_or_else(|| vec![None]);
+            .await;
+        // A hold marker (the session was just revoked) or an unreachable
+        // cache (a revocation may not be visible there): only the primary
+        // knows for sure; the replica may not have the revocation yet.
+        let primary = match &cached {
+            None => true,
+            Some(values) => values
+                .first()
+                .and_then(Option::as_deref)
+                .is_some_and(crate::loader::is_hold),
+        };
         let now = Utc::now();
         let hit = cached
-            .into_iter()
-            .next()
+            .and_then(|v| v.into_iter().next())
             .flatten()
             .and_then(|bytes| serde_json::from_slice::<CachedSession>(&bytes).ok());
         let session = match hit {
             Some(s) => s,
             None => {
                 let query = session::Entity::find().filter(session::Column::TokenHash.eq(hash));
-                let mut row = query.clone().one(&self.stores.sql.reader(false)).await?;
+                let mut row = query.clone().one(&self.stores.sql.reader(primary)).await?;
                 if row.is_none() {
                     row = query.one(self.stores.sql.writer()).await?;
                 }

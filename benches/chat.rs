@@ -27,12 +27,13 @@
 //! cleanest memory-per-connection figure.
 //!
 //! Exits non-zero when a message was lost or delivered twice.
+mod common;
+
 use std::{
     collections::HashSet,
     fmt::Write as _,
-    net::TcpListener,
     path::{Path, PathBuf},
-    process::{ExitCode, Stdio},
+    process::ExitCode,
     sync::{
         atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc,
@@ -41,9 +42,12 @@ use std::{
 };
 
 use anyhow::{anyhow, bail, Context as _};
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+use common::{
+    binary_path, markdown_header, memory, short, start_server, str_at, Backend, Client, Memory,
+    RealDatabase, Server, ServerGuard, REPLICATION_TIMEOUT,
+};
 use futures_util::{stream, SinkExt as _, StreamExt as _, TryStreamExt as _};
-use sea_orm::{ConnectionTrait as _, Database, DatabaseConnection, DbBackend, Statement};
 use serde_json::{json, Value};
 use tokio::sync::{watch, Semaphore};
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest as _, Message};
@@ -55,9 +59,6 @@ const CONCURRENCY: usize = 8;
 const CONNECT_CONCURRENCY: usize = 64;
 /// Sends in flight at once, over all senders; past it the senders wait.
 const MAX_IN_FLIGHT: usize = 512;
-const HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-const REPLICATION_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 const WARMUP_TIMEOUT: Duration = Duration::from_secs(60);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,23 +67,6 @@ const SEND: &str = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { s
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Backend {
-    /// SQLite and the in-process stores, in a temporary data directory.
-    Embedded,
-    /// MariaDB primary + replica, Redis and FerretDB from `scripts/services.sh`.
-    Real,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Embedded => "embedded",
-            Backend::Real => "real",
-        }
-    }
-}
 
 #[derive(Parser, Debug)]
 #[command(about = "Chat fan-out benchmark for drseek")]
@@ -152,7 +136,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         bail!("--instances 2 needs --backend real (the instances must share their backends)");
     }
     check_fd_limit(args);
-    let binary = binary_path(args)?;
+    let binary = binary_path(args.binary.as_deref())?;
     let run_id = format!("{:016x}", rand::random::<u64>());
     let dir = tempfile::Builder::new()
         .prefix("drseek-chat-bench-")
@@ -163,7 +147,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     let database = match args.backend {
         Backend::Embedded => None,
         Backend::Real => {
-            let db = RealDatabase::create(&format!("drseek_chat_{run_id}")).await?;
+            let db = RealDatabase::create("chat", &format!("drseek_chat_{run_id}")).await?;
             env.extend(db.env.iter().cloned());
             Some(db)
         }
@@ -198,157 +182,6 @@ fn check_fd_limit(args: &Args) {
     }
 }
 
-/// The release binary, or a clear message when it has not been built.
-fn binary_path(args: &Args) -> anyhow::Result<PathBuf> {
-    let path = match &args.binary {
-        Some(p) => p.clone(),
-        None => {
-            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .map(|t| if t.is_relative() { root.join(t) } else { t })
-                .unwrap_or_else(|| root.join("target"));
-            target.join("release").join("drseek")
-        }
-    };
-    if !path.is_file() {
-        bail!(
-            "server binary {} not found: run `cargo build --release` first (or pass --binary PATH)",
-            path.display()
-        );
-    }
-    Ok(path)
-}
-
-/// A fresh MariaDB database on the primary, replicated to the replica, plus
-/// the environment that points every backend of the server at it.
-struct RealDatabase {
-    name: String,
-    admin: DatabaseConnection,
-    env: Vec<(String, String)>,
-}
-
-impl RealDatabase {
-    async fn create(name: &str) -> anyhow::Result<Self> {
-        let var = |k: &str| {
-            std::env::var(k).map_err(|_| {
-                anyhow!("{k} is not set: run `eval \"$(bash scripts/services.sh env)\"` first")
-            })
-        };
-        let primary = var("DRSEEK_TEST_DATABASE_URL")?;
-        let replica = var("DRSEEK_TEST_REPLICA_URL")?;
-        let redis = var("DRSEEK_TEST_REDIS_URL")?;
-        let mongodb = var("DRSEEK_TEST_MONGODB_URL")?;
-
-        let admin = Database::connect(&primary)
-            .await
-            .with_context(|| format!("connecting to the primary {primary}"))?;
-        admin
-            .execute(Statement::from_string(
-                DbBackend::MySql,
-                format!("CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"),
-            ))
-            .await
-            .with_context(|| format!("CREATE DATABASE {name}"))?;
-        let db = RealDatabase {
-            name: name.to_owned(),
-            admin,
-            env: vec![
-                ("DRSEEK_DATABASE_URL".into(), format!("{primary}/{name}")),
-                ("DRSEEK_REPLICA_URL".into(), format!("{replica}/{name}")),
-                ("DRSEEK_MONGODB_URL".into(), mongodb),
-                ("DRSEEK_MONGODB_DATABASE".into(), name.to_owned()),
-                ("DRSEEK_REDIS_URL".into(), redis),
-                ("DRSEEK_REDIS_PREFIX".into(), name.to_owned()),
-            ],
-        };
-        if let Err(e) = await_replicated(&replica, name).await {
-            db.drop_database().await;
-            return Err(e);
-        }
-        eprintln!("chat bench: created database {name} (primary and replica)");
-        Ok(db)
-    }
-
-    /// Best effort: the benchmark database is not worth keeping.
-    async fn drop_database(self) {
-        let sql = format!("DROP DATABASE IF EXISTS {}", self.name);
-        match self
-            .admin
-            .execute(Statement::from_string(DbBackend::MySql, sql))
-            .await
-        {
-            Ok(_) => eprintln!("chat bench: dropped database {}", self.name),
-            Err(e) => eprintln!("chat bench: could not drop {}: {e}", self.name),
-        }
-    }
-}
-
-async fn await_replicated(replica_url: &str, name: &str) -> anyhow::Result<()> {
-    let replica = Database::connect(replica_url)
-        .await
-        .with_context(|| format!("connecting to the replica {replica_url}"))?;
-    let deadline = Instant::now() + REPLICATION_TIMEOUT;
-    loop {
-        let rows = replica
-            .query_all(Statement::from_string(
-                DbBackend::MySql,
-                format!("SHOW DATABASES LIKE '{name}'"),
-            ))
-            .await
-            .context("SHOW DATABASES on the replica")?;
-        if !rows.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("database {name} did not reach the replica within {REPLICATION_TIMEOUT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Every `DRSEEK_*` variable of our own environment is dropped, so only the
-/// settings chosen here reach the server.
-fn command(binary: &Path, env: &[(String, String)]) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(binary);
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("DRSEEK_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    cmd
-}
-
-/// Kills the server when the benchmark ends, however it ends.
-struct ServerGuard {
-    child: tokio::process::Child,
-    pid: u32,
-    log: PathBuf,
-}
-
-impl ServerGuard {
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-
-    fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
-}
-
-impl Drop for ServerGuard {
-    fn drop(&mut self) {
-        if let Err(e) = self.child.start_kill() {
-            eprintln!("chat bench: could not kill the server: {e}");
-        }
-    }
-}
-
 /// One running server: its process, an HTTP client and its WebSocket URL.
 struct Instance {
     server: ServerGuard,
@@ -365,34 +198,23 @@ async fn start_instance(
 ) -> anyhow::Result<Instance> {
     let data = dir.join(label);
     std::fs::create_dir_all(&data).context("creating the instance data directory")?;
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .context("finding a free port")?
-        .port();
-    let log = dir.join(format!("server-{label}.log"));
-    let log_file = std::fs::File::create(&log).context("creating the server log")?;
-    let log_err = log_file.try_clone().context("cloning the log handle")?;
-    let child = command(binary, env)
-        .arg("serve")
-        .env("DRSEEK_DATA_DIR", data.display().to_string())
-        .env("DRSEEK_LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(log_file)
-        .stderr(log_err)
-        .spawn()
-        .with_context(|| format!("starting {} serve", binary.display()))?;
-    let pid = child.id().ok_or_else(|| anyhow!("the server has no pid"))?;
-    let mut server = ServerGuard { child, pid, log };
-    let base = format!("http://127.0.0.1:{port}");
-    let client = Client::new(&base)?;
-    if let Err(e) = client.await_healthy(&mut server).await {
-        return Err(e.context(format!(
-            "server {label} log (last lines):\n{}",
-            server.log_tail()
-        )));
-    }
-    eprintln!("chat bench: server {label} (pid {pid}) listening on {base}");
+    let mut env = env.to_vec();
+    env.push(("DRSEEK_DATA_DIR".into(), data.display().to_string()));
+    let Server {
+        guard,
+        client,
+        port,
+    } = start_server(
+        "chat",
+        binary,
+        &env,
+        dir.join(format!("server-{label}.log")),
+        Some(label),
+        256,
+    )
+    .await?;
     Ok(Instance {
-        server,
+        server: guard,
         client,
         ws_url: format!("ws://127.0.0.1:{port}/ws"),
     })
@@ -434,10 +256,10 @@ struct Report {
     delivery_window: Duration,
     drain: Duration,
     latencies_us: Vec<u32>,
-    /// Per instance: (VmRSS, VmHWM) in KiB.
-    mem_before: Vec<(Option<u64>, Option<u64>)>,
-    mem_after: Vec<(Option<u64>, Option<u64>)>,
-    mem_end: Vec<(Option<u64>, Option<u64>)>,
+    /// One per instance.
+    mem_before: Vec<Memory>,
+    mem_after: Vec<Memory>,
+    mem_end: Vec<Memory>,
 }
 
 async fn bench(
@@ -1015,129 +837,11 @@ async fn read_messages(
     st
 }
 
-/// A GraphQL-over-HTTP client; every failure carries the response.
-#[derive(Clone)]
-struct Client {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Client {
-    fn new(base: &str) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .pool_max_idle_per_host(256)
-            .build()
-            .context("building the HTTP client")?;
-        Ok(Client {
-            http,
-            base: base.to_owned(),
-        })
-    }
-
-    async fn await_healthy(&self, server: &mut ServerGuard) -> anyhow::Result<()> {
-        let deadline = Instant::now() + HEALTH_TIMEOUT;
-        let url = format!("{}/healthz", self.base);
-        loop {
-            if let Some(status) = server.exited() {
-                bail!("the server exited before it was healthy: {status}");
-            }
-            let ok = self
-                .http
-                .get(&url)
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ok {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("{url} did not answer 200 within {HEALTH_TIMEOUT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// `data` of a successful response; an HTTP error or any GraphQL error fails.
-    async fn gql(
-        &self,
-        token: Option<&str>,
-        query: &str,
-        variables: Value,
-    ) -> anyhow::Result<Value> {
-        let mut req = self
-            .http
-            .post(format!("{}/graphql", self.base))
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let what = query
-            .split_whitespace()
-            .take(4)
-            .collect::<Vec<_>>()
-            .join(" ");
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("sending `{what} …`"))?;
-        let status = resp.status();
-        let text = resp
-            .text()
-            .await
-            .with_context(|| format!("reading the response to `{what} …`"))?;
-        if !status.is_success() {
-            bail!("`{what} …` answered HTTP {status}: {}", short(&text));
-        }
-        let mut body: Value = serde_json::from_str(&text)
-            .with_context(|| format!("`{what} …` answered non-JSON: {}", short(&text)))?;
-        if body.get("errors").is_some_and(|e| !e.is_null()) {
-            bail!("`{what} …` answered errors: {}", short(&text));
-        }
-        match body.get_mut("data").map(Value::take) {
-            Some(data) if !data.is_null() => Ok(data),
-            _ => bail!("`{what} …` answered no data: {}", short(&text)),
-        }
-    }
-}
-
-fn str_at<'a>(value: &'a Value, path: &[&str]) -> anyhow::Result<&'a str> {
-    let mut v = value;
-    for part in path {
-        v = &v[*part];
-    }
-    v.as_str().ok_or_else(|| {
-        anyhow!(
-            "no string at {}: {}",
-            path.join("."),
-            short(&value.to_string())
-        )
-    })
-}
-
-fn short(text: &str) -> String {
-    const LIMIT: usize = 4000;
-    match text.char_indices().nth(LIMIT) {
-        Some((i, _)) => format!("{} … ({} bytes in all)", &text[..i], text.len()),
-        None => text.to_owned(),
-    }
-}
-
-/// `VmRSS` and `VmHWM` (peak resident set) of a process, in KiB.
-fn memory(pid: u32) -> (Option<u64>, Option<u64>) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 fn log_memory(pid: u32, label: &str, when: &str) {
-    let (rss, peak) = memory(pid);
+    let Memory {
+        rss_kib: rss,
+        peak_kib: peak,
+    } = memory(pid);
     eprintln!(
         "chat bench: server {label} memory {when}: RSS {} MiB, peak {} MiB",
         mib(rss),
@@ -1148,9 +852,6 @@ fn log_memory(pid: u32, label: &str, when: &str) {
 fn mib(kib: Option<u64>) -> String {
     kib.map_or_else(|| "?".into(), |k| format!("{:.1}", k as f64 / 1024.0))
 }
-
-/// (RSS, peak) of one instance, KiB.
-type Memory = (Option<u64>, Option<u64>);
 
 /// One value per instance, `a / b` when there are two.
 fn per_instance(values: &[Memory], pick: fn(&Memory) -> Option<u64>) -> String {
@@ -1172,13 +873,13 @@ fn percentile_ms(sorted_us: &[u32], p: f64) -> String {
 
 impl Report {
     fn table(&self, args: &Args) -> String {
-        let rss = |v: &(Option<u64>, Option<u64>)| v.0;
-        let hwm = |v: &(Option<u64>, Option<u64>)| v.1;
+        let rss = |v: &Memory| v.rss_kib;
+        let hwm = |v: &Memory| v.peak_kib;
         let growth: Option<u64> = self
             .mem_before
             .iter()
             .zip(&self.mem_after)
-            .map(|(b, a)| Some(a.0?.saturating_sub(b.0?)))
+            .map(|(b, a)| Some(a.rss_kib?.saturating_sub(b.rss_kib?)))
             .sum();
         let per_conn = growth.map_or_else(
             || "?".into(),
@@ -1249,13 +950,7 @@ impl Report {
             per_instance(&self.mem_end, hwm),
             per_conn,
         ];
-        let mut out = String::new();
-        let _ = writeln!(out, "| {} |", headers.join(" | "));
-        let _ = writeln!(
-            out,
-            "|{}|",
-            headers.iter().map(|_| "---").collect::<Vec<_>>().join("|")
-        );
+        let mut out = markdown_header(&headers);
         let _ = write!(out, "| {} |", row.join(" | "));
         out
     }

@@ -9,45 +9,29 @@
 //!
 //! `--backend real` needs the services of `scripts/services.sh` and the
 //! `DRSEEK_TEST_*` variables printed by `scripts/services.sh env`.
+mod common;
+
 use std::{
     collections::HashSet,
     fmt::Write as _,
-    net::TcpListener,
     path::{Path, PathBuf},
-    process::{ExitCode, Stdio},
+    process::ExitCode,
     time::{Duration, Instant},
 };
 
 use anyhow::{anyhow, bail, Context as _};
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+use common::{
+    binary_path, command, markdown_header, memory, short, start_server, str_at, Backend, Client,
+    Memory, RealDatabase, Server,
+};
 use futures_util::{stream, StreamExt as _, TryStreamExt as _};
-use sea_orm::{ConnectionTrait as _, Database, DatabaseConnection, DbBackend, Statement};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const DOCTOR_LOGIN: &str = "bench-doctor@demo.drseek.test";
 const PASSWORD: &str = "drseek-demo-1";
 const MAX_PAGE_SIZE: usize = 500;
 const CONCURRENCY: usize = 8;
-const HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-const REPLICATION_TIMEOUT: Duration = Duration::from_secs(30);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Backend {
-    /// SQLite and the in-process stores, in a temporary data directory.
-    Embedded,
-    /// MariaDB primary + replica, Redis and FerretDB from `scripts/services.sh`.
-    Real,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Embedded => "embedded",
-            Backend::Real => "real",
-        }
-    }
-}
 
 #[derive(Parser, Debug)]
 #[command(about = "Contact-book scale benchmark for drseek")]
@@ -93,7 +77,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     if args.page_size == 0 || args.page_size > MAX_PAGE_SIZE {
         bail!("--page-size must be between 1 and {MAX_PAGE_SIZE}");
     }
-    let binary = binary_path(args)?;
+    let binary = binary_path(args.binary.as_deref())?;
     let run_id = format!("{:016x}", rand::random::<u64>());
     let dir = tempfile::Builder::new()
         .prefix("drseek-bench-")
@@ -107,7 +91,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     let database = match args.backend {
         Backend::Embedded => None,
         Backend::Real => {
-            let db = RealDatabase::create(&format!("drseek_bench_{run_id}")).await?;
+            let db = RealDatabase::create("contacts", &format!("drseek_bench_{run_id}")).await?;
             env.extend(db.env.iter().cloned());
             Some(db)
         }
@@ -122,157 +106,6 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     println!();
     println!("{}", report.table(args));
     Ok(())
-}
-
-/// The release binary, or a clear message when it has not been built.
-fn binary_path(args: &Args) -> anyhow::Result<PathBuf> {
-    let path = match &args.binary {
-        Some(p) => p.clone(),
-        None => {
-            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .map(|t| if t.is_relative() { root.join(t) } else { t })
-                .unwrap_or_else(|| root.join("target"));
-            target.join("release").join("drseek")
-        }
-    };
-    if !path.is_file() {
-        bail!(
-            "server binary {} not found: run `cargo build --release` first (or pass --binary PATH)",
-            path.display()
-        );
-    }
-    Ok(path)
-}
-
-/// A fresh MariaDB database on the primary, replicated to the replica, plus
-/// the environment that points every backend of the server at it.
-struct RealDatabase {
-    name: String,
-    admin: DatabaseConnection,
-    env: Vec<(String, String)>,
-}
-
-impl RealDatabase {
-    async fn create(name: &str) -> anyhow::Result<Self> {
-        let var = |k: &str| {
-            std::env::var(k).map_err(|_| {
-                anyhow!("{k} is not set: run `eval \"$(bash scripts/services.sh env)\"` first")
-            })
-        };
-        let primary = var("DRSEEK_TEST_DATABASE_URL")?;
-        let replica = var("DRSEEK_TEST_REPLICA_URL")?;
-        let redis = var("DRSEEK_TEST_REDIS_URL")?;
-        let mongodb = var("DRSEEK_TEST_MONGODB_URL")?;
-
-        let admin = Database::connect(&primary)
-            .await
-            .with_context(|| format!("connecting to the primary {primary}"))?;
-        admin
-            .execute(Statement::from_string(
-                DbBackend::MySql,
-                format!("CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"),
-            ))
-            .await
-            .with_context(|| format!("CREATE DATABASE {name}"))?;
-        let db = RealDatabase {
-            name: name.to_owned(),
-            admin,
-            env: vec![
-                ("DRSEEK_DATABASE_URL".into(), format!("{primary}/{name}")),
-                ("DRSEEK_REPLICA_URL".into(), format!("{replica}/{name}")),
-                ("DRSEEK_MONGODB_URL".into(), mongodb),
-                ("DRSEEK_MONGODB_DATABASE".into(), name.to_owned()),
-                ("DRSEEK_REDIS_URL".into(), redis),
-                ("DRSEEK_REDIS_PREFIX".into(), name.to_owned()),
-            ],
-        };
-        if let Err(e) = await_replicated(&replica, name).await {
-            db.drop_database().await;
-            return Err(e);
-        }
-        eprintln!("contacts bench: created database {name} (primary and replica)");
-        Ok(db)
-    }
-
-    /// Best effort: a million-row benchmark database is not worth keeping.
-    async fn drop_database(self) {
-        let sql = format!("DROP DATABASE IF EXISTS {}", self.name);
-        match self
-            .admin
-            .execute(Statement::from_string(DbBackend::MySql, sql))
-            .await
-        {
-            Ok(_) => eprintln!("contacts bench: dropped database {}", self.name),
-            Err(e) => eprintln!("contacts bench: could not drop {}: {e}", self.name),
-        }
-    }
-}
-
-async fn await_replicated(replica_url: &str, name: &str) -> anyhow::Result<()> {
-    let replica = Database::connect(replica_url)
-        .await
-        .with_context(|| format!("connecting to the replica {replica_url}"))?;
-    let deadline = Instant::now() + REPLICATION_TIMEOUT;
-    loop {
-        let rows = replica
-            .query_all(Statement::from_string(
-                DbBackend::MySql,
-                format!("SHOW DATABASES LIKE '{name}'"),
-            ))
-            .await
-            .context("SHOW DATABASES on the replica")?;
-        if !rows.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("database {name} did not reach the replica within {REPLICATION_TIMEOUT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Every `DRSEEK_*` variable of our own environment is dropped, so only the
-/// settings chosen here reach the server.
-fn command(binary: &Path, env: &[(String, String)]) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(binary);
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("DRSEEK_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    cmd
-}
-
-/// Kills the server when the benchmark ends, however it ends.
-struct ServerGuard {
-    child: tokio::process::Child,
-    pid: u32,
-    log: PathBuf,
-}
-
-impl ServerGuard {
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-
-    fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
-}
-
-impl Drop for ServerGuard {
-    fn drop(&mut self) {
-        if let Err(e) = self.child.start_kill() {
-            eprintln!("contacts bench: could not kill the server: {e}");
-        }
-    }
 }
 
 struct Report {
@@ -326,32 +159,27 @@ async fn bench(
     );
 
     // 2. Serve.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .context("finding a free port")?
-        .port();
-    let log = dir.join("server.log");
-    let log_file = std::fs::File::create(&log).context("creating the server log")?;
-    let log_err = log_file.try_clone().context("cloning the log handle")?;
-    let child = command(binary, env)
-        .arg("serve")
-        .env("DRSEEK_LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(log_file)
-        .stderr(log_err)
-        .spawn()
-        .with_context(|| format!("starting {} serve", binary.display()))?;
-    let pid = child.id().ok_or_else(|| anyhow!("the server has no pid"))?;
-    let mut server = ServerGuard { child, pid, log };
-    let base = format!("http://127.0.0.1:{port}");
-    let client = Client::new(&base)?;
-    if let Err(e) = client.await_healthy(&mut server).await {
-        return Err(e.context(format!("server log (last lines):\n{}", server.log_tail())));
-    }
-    eprintln!("contacts bench: server {pid} listening on {base}");
+    let Server {
+        guard: mut server,
+        client,
+        ..
+    } = start_server(
+        "contacts",
+        binary,
+        env,
+        dir.join("server.log"),
+        None,
+        CONCURRENCY * 2,
+    )
+    .await?;
+    let pid = server.pid;
 
     log_memory(pid, "after start");
     let result = exercise(args, &client, run_id, pid).await;
-    let (peak_rss_kib, rss_kib) = memory(server.pid);
+    let Memory {
+        rss_kib,
+        peak_kib: peak_rss_kib,
+    } = memory(server.pid);
     if server.exited().is_some() {
         eprintln!(
             "contacts bench: the server exited; last lines of its log:\n{}",
@@ -585,128 +413,11 @@ async fn exercise(
     })
 }
 
-/// A GraphQL-over-HTTP client; every failure carries the response.
-struct Client {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Client {
-    fn new(base: &str) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .pool_max_idle_per_host(CONCURRENCY * 2)
-            .build()
-            .context("building the HTTP client")?;
-        Ok(Client {
-            http,
-            base: base.to_owned(),
-        })
-    }
-
-    async fn await_healthy(&self, server: &mut ServerGuard) -> anyhow::Result<()> {
-        let deadline = Instant::now() + HEALTH_TIMEOUT;
-        let url = format!("{}/healthz", self.base);
-        loop {
-            if let Some(status) = server.exited() {
-                bail!("the server exited before it was healthy: {status}");
-            }
-            let ok = self
-                .http
-                .get(&url)
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ok {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("{url} did not answer 200 within {HEALTH_TIMEOUT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// `data` of a successful response; an HTTP error or any GraphQL error fails.
-    async fn gql(
-        &self,
-        token: Option<&str>,
-        query: &str,
-        variables: Value,
-    ) -> anyhow::Result<Value> {
-        let mut req = self
-            .http
-            .post(format!("{}/graphql", self.base))
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let what = query
-            .split_whitespace()
-            .take(4)
-            .collect::<Vec<_>>()
-            .join(" ");
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("sending `{what} …`"))?;
-        let status = resp.status();
-        let text = resp
-            .text()
-            .await
-            .with_context(|| format!("reading the response to `{what} …`"))?;
-        if !status.is_success() {
-            bail!("`{what} …` answered HTTP {status}: {}", short(&text));
-        }
-        let mut body: Value = serde_json::from_str(&text)
-            .with_context(|| format!("`{what} …` answered non-JSON: {}", short(&text)))?;
-        if body.get("errors").is_some_and(|e| !e.is_null()) {
-            bail!("`{what} …` answered errors: {}", short(&text));
-        }
-        match body.get_mut("data").map(Value::take) {
-            Some(data) if !data.is_null() => Ok(data),
-            _ => bail!("`{what} …` answered no data: {}", short(&text)),
-        }
-    }
-}
-
-fn str_at<'a>(value: &'a Value, path: &[&str]) -> anyhow::Result<&'a str> {
-    let mut v = value;
-    for part in path {
-        v = &v[*part];
-    }
-    v.as_str().ok_or_else(|| {
-        anyhow!(
-            "no string at {}: {}",
-            path.join("."),
-            short(&value.to_string())
-        )
-    })
-}
-
-fn short(text: &str) -> String {
-    const LIMIT: usize = 4000;
-    match text.char_indices().nth(LIMIT) {
-        Some((i, _)) => format!("{} … ({} bytes in all)", &text[..i], text.len()),
-        None => text.to_owned(),
-    }
-}
-
-/// `VmHWM` (peak resident set) and `VmRSS` of a process, in KiB.
-fn memory(pid: u32) -> (Option<u64>, Option<u64>) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-    };
-    (field("VmHWM:"), field("VmRSS:"))
-}
-
 fn log_memory(pid: u32, when: &str) {
-    let (peak, rss) = memory(pid);
+    let Memory {
+        rss_kib: rss,
+        peak_kib: peak,
+    } = memory(pid);
     eprintln!(
         "contacts bench: server memory {when}: RSS {} MiB, peak {} MiB",
         mib(rss),
@@ -776,13 +487,7 @@ impl Report {
             mib(self.peak_rss_kib),
             mib(self.rss_kib),
         ];
-        let mut out = String::new();
-        let _ = writeln!(out, "| {} |", headers.join(" | "));
-        let _ = writeln!(
-            out,
-            "|{}|",
-            headers.iter().map(|_| "---").collect::<Vec<_>>().join("|")
-        );
+        let mut out = markdown_header(&headers);
         let _ = write!(out, "| {} |", row.join(" | "));
         out
     }

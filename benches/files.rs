@@ -14,11 +14,12 @@
 //! a separate streaming pass over the same generator.
 //!
 //! Exits non-zero on any error or wrong answer (size, BLAKE3, a null claim).
+mod common;
+
 use std::{
     fmt::Write as _,
-    net::TcpListener,
-    path::{Path, PathBuf},
-    process::{ExitCode, Stdio},
+    path::PathBuf,
+    process::ExitCode,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
@@ -26,8 +27,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{anyhow, bail, Context as _};
+use anyhow::{bail, Context as _};
 use clap::Parser;
+use common::{
+    binary_path, markdown_header, memory, short, start_server, str_at, Client, Memory, Server,
+};
 use md5::{Digest as _, Md5};
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
@@ -43,8 +47,6 @@ const HASH_CHUNK: usize = 64 * 1024;
 const SEED_LARGE: u64 = 0x9e37_79b9_7f4a_7c15;
 const SEED_CLAIM: u64 = 0xd1b5_4a32_d192_ed03;
 const CLAIM_REPEATS: usize = 5;
-const HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(3600);
 const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(20);
 
@@ -204,13 +206,7 @@ fn table(rows: &[Row]) -> String {
         "server peak RSS after (VmHWM, MiB)",
         "server max RSS during (sampled, MiB)",
     ];
-    let mut out = String::new();
-    let _ = writeln!(out, "| {} |", headers.join(" | "));
-    let _ = writeln!(
-        out,
-        "|{}|",
-        headers.iter().map(|_| "---").collect::<Vec<_>>().join("|")
-    );
+    let mut out = markdown_header(&headers);
     for r in rows {
         let _ = writeln!(
             out,
@@ -231,7 +227,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     if args.size_mib == 0 || args.claim_mib == 0 {
         bail!("--size-mib and --claim-mib must be at least 1");
     }
-    let binary = binary_path(args)?;
+    let binary = binary_path(args.binary.as_deref())?;
     let size = args.size_mib * MIB;
     let claim_size = args.claim_mib * MIB;
     let mut rows = Vec::new();
@@ -309,28 +305,20 @@ async fn run(args: &Args) -> anyhow::Result<()> {
             (size.max(claim_size) + 16 * MIB).to_string(),
         ),
     ];
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .context("finding a free port")?
-        .port();
-    let log = dir.path().join("server.log");
-    let log_file = std::fs::File::create(&log).context("creating the server log")?;
-    let log_err = log_file.try_clone().context("cloning the log handle")?;
-    let child = command(&binary, &env)
-        .arg("serve")
-        .env("DRSEEK_LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(log_file)
-        .stderr(log_err)
-        .spawn()
-        .with_context(|| format!("starting {} serve", binary.display()))?;
-    let pid = child.id().ok_or_else(|| anyhow!("the server has no pid"))?;
-    let mut server = ServerGuard { child, pid, log };
-    let base = format!("http://127.0.0.1:{port}");
-    let client = Client::new(&base)?;
-    if let Err(e) = client.await_healthy(&mut server).await {
-        return Err(e.context(format!("server log (last lines):\n{}", server.log_tail())));
-    }
-    eprintln!("files bench: server {pid} listening on {base}");
+    let Server {
+        guard: mut server,
+        client,
+        port,
+    } = start_server(
+        "files",
+        &binary,
+        &env,
+        dir.path().join("server.log"),
+        None,
+        usize::MAX,
+    )
+    .await?;
+    let pid = server.pid;
 
     let result = exercise(args, &client, pid, port, &large, &claim, &mut rows).await;
     if server.exited().is_some() {
@@ -381,7 +369,10 @@ async fn exercise(
     }
     let (uploader, claimer) = (&tokens[0], &tokens[1]);
 
-    let (idle_peak, idle_rss) = memory(pid);
+    let Memory {
+        rss_kib: idle_rss,
+        peak_kib: idle_peak,
+    } = memory(pid);
     eprintln!(
         "files bench: server memory before uploads: RSS {} MiB, peak {} MiB",
         mib(idle_rss),
@@ -391,14 +382,20 @@ async fn exercise(
         "server before any upload (after 2 registrations): RSS {} MiB, VmHWM {} MiB; client RSS now {} MiB",
         mib(idle_rss),
         mib(idle_peak),
-        mib(memory(std::process::id()).1),
+        mib(memory(std::process::id()).rss_kib),
     ));
 
     // 3. The large upload.
     eprintln!("files bench: uploading {} MiB", args.size_mib);
-    let (time, max_rss) =
-        sampled(pid, client.upload(uploader, SEED_LARGE, large, "large.bin")).await?;
-    let (peak, rss) = memory(pid);
+    let (time, max_rss) = sampled(
+        pid,
+        upload(client, uploader, SEED_LARGE, large, "large.bin"),
+    )
+    .await?;
+    let Memory {
+        rss_kib: rss,
+        peak_kib: peak,
+    } = memory(pid);
     rows.push(Row {
         operation: format!("upload {} MiB (with md5)", args.size_mib),
         bytes: large.size,
@@ -417,20 +414,23 @@ async fn exercise(
             (Some(a), Some(b)) => format!("{:.0}", a.saturating_sub(b) as f64 / 1024.0),
             _ => "?".into(),
         },
-        mib(memory(std::process::id()).1),
+        mib(memory(std::process::id()).rss_kib),
     ));
 
     // 4. Upload the claim file once, then claim it as another user.
     eprintln!("files bench: uploading {} MiB to claim", args.claim_mib);
-    let (upload_time, max_rss) =
-        sampled(pid, client.upload(uploader, SEED_CLAIM, claim, "claim.bin")).await?;
+    let (upload_time, max_rss) = sampled(
+        pid,
+        upload(client, uploader, SEED_CLAIM, claim, "claim.bin"),
+    )
+    .await?;
     rows.push(Row {
         operation: format!("upload {} MiB (with md5)", args.claim_mib),
         bytes: claim.size,
         time: upload_time,
         rate_bytes: claim.size,
         rate_note: "",
-        peak_kib: memory(pid).0,
+        peak_kib: memory(pid).peak_kib,
         max_rss_kib: max_rss,
     });
 
@@ -461,7 +461,7 @@ async fn exercise(
         time: median,
         rate_bytes: claim.size,
         rate_note: " (effective)",
-        peak_kib: memory(pid).0,
+        peak_kib: memory(pid).peak_kib,
         max_rss_kib: max_rss,
     });
     notes.push(format!(
@@ -493,7 +493,7 @@ async fn sampled<T>(
         let (done, max) = (done.clone(), max.clone());
         async move {
             while !done.load(Ordering::Relaxed) {
-                if let Some(rss) = memory(pid).1 {
+                if let Some(rss) = memory(pid).rss_kib {
                     max.fetch_max(rss, Ordering::Relaxed);
                 }
                 tokio::time::sleep(RSS_SAMPLE_EVERY).await;
@@ -503,7 +503,7 @@ async fn sampled<T>(
     let result = work.await;
     done.store(true, Ordering::Relaxed);
     let _ = sampler.await;
-    if let Some(rss) = memory(pid).1 {
+    if let Some(rss) = memory(pid).rss_kib {
         max.fetch_max(rss, Ordering::Relaxed);
     }
     let max = max.load(Ordering::Relaxed);
@@ -553,7 +553,7 @@ async fn claim_wire_bytes(port: u16, token: &str, vars: &Value) -> anyhow::Resul
             anyhow::Ok(())
         }
     });
-    let client = Client::new(&format!("http://127.0.0.1:{relay_port}"))?;
+    let client = Client::new(&format!("http://127.0.0.1:{relay_port}"), usize::MAX)?;
     let data = client.gql(Some(token), CLAIM, vars.clone()).await?;
     if data["claimFile"].is_null() {
         bail!("claimFile through the relay answered null");
@@ -581,236 +581,52 @@ async fn pump(
     }
 }
 
-/// The release binary, or a clear message when it has not been built.
-fn binary_path(args: &Args) -> anyhow::Result<PathBuf> {
-    let path = match &args.binary {
-        Some(p) => p.clone(),
-        None => {
-            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .map(|t| if t.is_relative() { root.join(t) } else { t })
-                .unwrap_or_else(|| root.join("target"));
-            target.join("release").join("drseek")
-        }
-    };
-    if !path.is_file() {
-        bail!(
-            "server binary {} not found: run `cargo build --release` first (or pass --binary PATH)",
-            path.display()
-        );
+/// Uploads the generated file `seed`/`want.size` with its MD5, streamed in
+/// 1 MiB chunks; checks the answer; returns the wall time of the request.
+async fn upload(
+    client: &Client,
+    token: &str,
+    seed: u64,
+    want: &Digests,
+    name: &str,
+) -> anyhow::Result<Duration> {
+    let ops = json!({ "query": UPLOAD, "variables": { "f": null, "m": want.md5 } });
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(
+        chunks(seed, want.size).map(Ok::<_, std::io::Error>),
+    ));
+    let part = Part::stream_with_length(body, want.size)
+        .file_name(name.to_owned())
+        .mime_str("application/octet-stream")?;
+    let form = Form::new()
+        .text("operations", ops.to_string())
+        .text("map", json!({ "0": ["variables.f"] }).to_string())
+        .part("0", part);
+    let req = client
+        .post_graphql()
+        .bearer_auth(token)
+        .header("graphql-preflight", "1")
+        .timeout(UPLOAD_TIMEOUT)
+        .multipart(form);
+    let started = Instant::now();
+    let resp = req.send().await.context("sending the upload")?;
+    let status = resp.status();
+    let text = resp.text().await.context("reading the upload's response")?;
+    let elapsed = started.elapsed();
+    if !status.is_success() {
+        bail!("the upload answered HTTP {status}: {}", short(&text));
     }
-    Ok(path)
-}
-
-/// Every `DRSEEK_*` variable of our own environment is dropped, so only the
-/// settings chosen here reach the server.
-fn command(binary: &Path, env: &[(String, String)]) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(binary);
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("DRSEEK_") {
-            cmd.env_remove(k);
-        }
+    let body: Value = serde_json::from_str(&text)
+        .with_context(|| format!("the upload answered non-JSON: {}", short(&text)))?;
+    if body.get("errors").is_some_and(|e| !e.is_null()) {
+        bail!("the upload answered errors: {}", short(&text));
     }
-    cmd.envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    cmd
-}
-
-/// Kills the server when the benchmark ends, however it ends.
-struct ServerGuard {
-    child: tokio::process::Child,
-    pid: u32,
-    log: PathBuf,
-}
-
-impl ServerGuard {
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-
-    fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
-}
-
-impl Drop for ServerGuard {
-    fn drop(&mut self) {
-        if let Err(e) = self.child.start_kill() {
-            eprintln!("files bench: could not kill the server {}: {e}", self.pid);
-        }
-    }
-}
-
-/// A GraphQL-over-HTTP client; every failure carries the response.
-struct Client {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Client {
-    fn new(base: &str) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .context("building the HTTP client")?;
-        Ok(Client {
-            http,
-            base: base.to_owned(),
-        })
-    }
-
-    async fn await_healthy(&self, server: &mut ServerGuard) -> anyhow::Result<()> {
-        let deadline = Instant::now() + HEALTH_TIMEOUT;
-        let url = format!("{}/healthz", self.base);
-        loop {
-            if let Some(status) = server.exited() {
-                bail!("the server exited before it was healthy: {status}");
-            }
-            let ok = self
-                .http
-                .get(&url)
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ok {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("{url} did not answer 200 within {HEALTH_TIMEOUT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Uploads the generated file `seed`/`want.size` with its MD5, streamed in
-    /// 1 MiB chunks; checks the answer; returns the wall time of the request.
-    async fn upload(
-        &self,
-        token: &str,
-        seed: u64,
-        want: &Digests,
-        name: &str,
-    ) -> anyhow::Result<Duration> {
-        let ops = json!({ "query": UPLOAD, "variables": { "f": null, "m": want.md5 } });
-        let body = reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks(seed, want.size).map(Ok::<_, std::io::Error>),
-        ));
-        let part = Part::stream_with_length(body, want.size)
-            .file_name(name.to_owned())
-            .mime_str("application/octet-stream")?;
-        let form = Form::new()
-            .text("operations", ops.to_string())
-            .text("map", json!({ "0": ["variables.f"] }).to_string())
-            .part("0", part);
-        let req = self
-            .http
-            .post(format!("{}/graphql", self.base))
-            .bearer_auth(token)
-            .header("graphql-preflight", "1")
-            .timeout(UPLOAD_TIMEOUT)
-            .multipart(form);
-        let started = Instant::now();
-        let resp = req.send().await.context("sending the upload")?;
-        let status = resp.status();
-        let text = resp.text().await.context("reading the upload's response")?;
-        let elapsed = started.elapsed();
-        if !status.is_success() {
-            bail!("the upload answered HTTP {status}: {}", short(&text));
-        }
-        let body: Value = serde_json::from_str(&text)
-            .with_context(|| format!("the upload answered non-JSON: {}", short(&text)))?;
-        if body.get("errors").is_some_and(|e| !e.is_null()) {
-            bail!("the upload answered errors: {}", short(&text));
-        }
-        let file = &body["data"]["uploadFile"];
-        check_file(file, want, "uploadFile")?;
-        eprintln!(
-            "files bench:   stored file {} ({}) in {}",
-            file["id"],
-            file["contentType"],
-            fmt_time(elapsed)
-        );
-        Ok(elapsed)
-    }
-
-    /// `data` of a successful response; an HTTP error or any GraphQL error fails.
-    async fn gql(
-        &self,
-        token: Option<&str>,
-        query: &str,
-        variables: Value,
-    ) -> anyhow::Result<Value> {
-        let mut req = self
-            .http
-            .post(format!("{}/graphql", self.base))
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let what = query
-            .split_whitespace()
-            .take(4)
-            .collect::<Vec<_>>()
-            .join(" ");
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("sending `{what} …`"))?;
-        let status = resp.status();
-        let text = resp
-            .text()
-            .await
-            .with_context(|| format!("reading the response to `{what} …`"))?;
-        if !status.is_success() {
-            bail!("`{what} …` answered HTTP {status}: {}", short(&text));
-        }
-        let mut body: Value = serde_json::from_str(&text)
-            .with_context(|| format!("`{what} …` answered non-JSON: {}", short(&text)))?;
-        if body.get("errors").is_some_and(|e| !e.is_null()) {
-            bail!("`{what} …` answered errors: {}", short(&text));
-        }
-        match body.get_mut("data").map(Value::take) {
-            Some(data) if !data.is_null() => Ok(data),
-            _ => bail!("`{what} …` answered no data: {}", short(&text)),
-        }
-    }
-}
-
-fn str_at<'a>(value: &'a Value, path: &[&str]) -> anyhow::Result<&'a str> {
-    let mut v = value;
-    for part in path {
-        v = &v[*part];
-    }
-    v.as_str().ok_or_else(|| {
-        anyhow!(
-            "no string at {}: {}",
-            path.join("."),
-            short(&value.to_string())
-        )
-    })
-}
-
-fn short(text: &str) -> String {
-    const LIMIT: usize = 4000;
-    match text.char_indices().nth(LIMIT) {
-        Some((i, _)) => format!("{} … ({} bytes in all)", &text[..i], text.len()),
-        None => text.to_owned(),
-    }
-}
-
-/// `VmHWM` (peak resident set) and `VmRSS` of a process, in KiB.
-fn memory(pid: u32) -> (Option<u64>, Option<u64>) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-    };
-    (field("VmHWM:"), field("VmRSS:"))
+    let file = &body["data"]["uploadFile"];
+    check_file(file, want, "uploadFile")?;
+    eprintln!(
+        "files bench:   stored file {} ({}) in {}",
+        file["id"],
+        file["contentType"],
+        fmt_time(elapsed)
+    );
+    Ok(elapsed)
 }

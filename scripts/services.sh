@@ -12,6 +12,7 @@
 #
 # Usage: scripts/services.sh start|stop|status [SERVICE...]
 #        scripts/services.sh env      # eval "$(scripts/services.sh env)"
+#        scripts/services.sh prune    # drop databases earlier test/bench runs left
 #
 # No SERVICE means all of them. start/stop are idempotent; start waits until
 # each service accepts connections, stop waits until the process has exited.
@@ -40,6 +41,7 @@ usage() {
   cat >&2 <<'EOF'
 usage: scripts/services.sh start|stop|status [SERVICE...]
        scripts/services.sh env
+       scripts/services.sh prune
 SERVICE: primary replica redis ferretdb (none = all)
 EOF
   exit 2
@@ -471,6 +473,38 @@ cmd_stop() {
   done
 }
 
+# Databases earlier test and bench runs created (each test makes its own):
+# drseek_t_*, drseek_bench_*, drseek_chat_*. Not for concurrent runs.
+PRUNE_LIKE="schema_name LIKE 'drseek\\_t\\_%' OR schema_name LIKE 'drseek\\_bench\\_%' OR schema_name LIKE 'drseek\\_chat\\_%'"
+
+cmd_prune() {
+  local sql n
+  if is_running primary; then
+    # Dropped on the primary, replicated to the replica.
+    sql="$(mysql_root primary -N -e "SELECT CONCAT('DROP DATABASE \`', schema_name, '\`;') FROM information_schema.schemata WHERE ($PRUNE_LIKE) AND schema_name NOT LIKE '%\\_stale'")"
+    n="$(printf '%s' "$sql" | grep -c . || true)"
+    [ -z "$sql" ] || printf '%s\n' "$sql" | mysql_root primary
+    log "primary: dropped $n leftover databases"
+  fi
+  if is_running replica; then
+    # Stale-replica tests create *_stale databases on the replica alone.
+    sql="$(mysql_root replica -N -e "SELECT CONCAT('DROP DATABASE \`', schema_name, '\`;') FROM information_schema.schemata WHERE ($PRUNE_LIKE) AND schema_name LIKE '%\\_stale'")"
+    n="$(printf '%s' "$sql" | grep -c . || true)"
+    [ -z "$sql" ] || printf '%s\n' "$sql" | mysql_root replica
+    log "replica: dropped $n leftover databases"
+  fi
+  # FerretDB (SQLite handler) keeps one file per database: stop it, delete, start.
+  local dir files was_running=0
+  dir="$(svc_dir ferretdb)/data"
+  files="$(find "$dir" -maxdepth 1 \( -name 'drseek_t_*' -o -name 'drseek_bench_*' -o -name 'drseek_chat_*' \) 2>/dev/null | wc -l)"
+  if [ "$files" -gt 0 ]; then
+    if is_running ferretdb; then was_running=1; stop_service ferretdb; fi
+    find "$dir" -maxdepth 1 \( -name 'drseek_t_*' -o -name 'drseek_bench_*' -o -name 'drseek_chat_*' \) -delete
+    log "ferretdb: deleted $files leftover database files"
+    if [ "$was_running" -eq 1 ]; then cmd_start ferretdb; fi
+  fi
+}
+
 cmd_status() {
   local svc rc=0 pid port extra
   for svc in "$@"; do
@@ -494,7 +528,7 @@ main() {
   local cmd="$1"; shift
   case "$cmd" in
     env) print_env; return 0 ;;
-    start|stop|status) ;;
+    start|stop|status|prune) ;;
     -h|--help|help) usage ;;
     *) usage ;;
   esac
@@ -520,6 +554,8 @@ main() {
     done
     cmd_start "${ordered[@]}"
     if [ "$all" -eq 1 ]; then ensure_nginx; fi
+  elif [ "$cmd" = prune ]; then
+    cmd_prune
   else
     cmd_stop "${services[@]}"
   fi

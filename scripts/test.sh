@@ -17,6 +17,8 @@ if [[ $mode == all || $mode == embedded ]]; then
 fi
 if [[ $mode == all || $mode == real ]]; then
   bash scripts/services.sh start
+  # Every test creates its own databases; drop what earlier runs left.
+  bash scripts/services.sh prune
   eval "$(bash scripts/services.sh env)"
   echo "== integration tests on the real services" >&2
   DRSEEK_TEST_SERVICES=real cargo test --test api

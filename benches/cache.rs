@@ -41,9 +41,13 @@ enum Backend {
 struct Args {
     #[arg(long, value_enum, default_value_t = Backend::Embedded)]
     backend: Backend,
-    /// Seconds of load per mode (after a warm-up of a quarter of it).
+    /// Seconds of load per mode and round (after a warm-up of a quarter of it).
     #[arg(long, default_value_t = 15)]
     secs: u64,
+    /// Rounds; the modes alternate (off, on, off, on, ...), so a noisy
+    /// neighbour or a warming database does not favour one of them.
+    #[arg(long, default_value_t = 2)]
+    rounds: u32,
     /// Requests in flight.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
@@ -339,8 +343,9 @@ async fn main() -> anyhow::Result<()> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\nbackend: {:?}, {} s per mode, {} in flight, {} doctors, {} contacts\n",
+        "\nbackend: {:?}, {} rounds of {} s per mode (alternating), {} in flight, {} doctors, {} contacts\n",
         args.backend,
+        args.rounds.max(1),
         args.secs,
         args.concurrency,
         doctor_ids.len(),
@@ -351,12 +356,21 @@ async fn main() -> anyhow::Result<()> {
         "| shared cache | requests | count | req/s | p50 ms | p99 ms | SQL statements/request |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|");
-    for (mode, inst) in [("off", &a), ("on", &b)] {
-        eprintln!("cache {mode}: warming up");
-        load(&args, inst, &token, &doctor_ids, (args.secs / 4).max(1)).await?;
-        eprintln!("cache {mode}: measuring {} s", args.secs);
-        let (samples, statements) = load(&args, inst, &token, &doctor_ids, args.secs).await?;
-        rows(&mut out, mode, &samples, statements, args.secs);
+    let modes = [("off", &a), ("on", &b)];
+    let mut totals: Vec<(Vec<Sample>, u64)> = modes.iter().map(|_| (Vec::new(), 0)).collect();
+    for round in 1..=args.rounds.max(1) {
+        for ((mode, inst), total) in modes.iter().zip(totals.iter_mut()) {
+            eprintln!("round {round}, cache {mode}: warming up");
+            load(&args, inst, &token, &doctor_ids, (args.secs / 4).max(1)).await?;
+            eprintln!("round {round}, cache {mode}: measuring {} s", args.secs);
+            let (samples, statements) = load(&args, inst, &token, &doctor_ids, args.secs).await?;
+            total.0.extend(samples);
+            total.1 += statements;
+        }
+    }
+    let secs = args.secs * u64::from(args.rounds.max(1));
+    for ((mode, _), (samples, statements)) in modes.iter().zip(&totals) {
+        rows(&mut out, mode, samples, *statements, secs);
     }
     println!("{out}");
     Ok(())

@@ -534,21 +534,25 @@ impl<S: Source> Loader<S::Key> for CachedLoader<S> {
 
 pub type Batched<S> = DataLoader<CachedLoader<S>, HashMapCache>;
 
-fn batched<S: Source>(stores: &Stores, fresh: bool, max_batch: usize) -> Batched<S> {
-    DataLoader::with_cache(
-        CachedLoader {
-            stores: stores.clone(),
-            fresh,
-            source: PhantomData,
-        },
-        tokio::spawn,
-        HashMapCache::default(),
-    )
-    .max_batch_size(max_batch)
+fn batched<S: Source>(
+    stores: &Stores,
+    fresh: bool,
+    max_batch: usize,
+    remember: bool,
+) -> Batched<S> {
+    let loader = CachedLoader {
+        stores: stores.clone(),
+        fresh,
+        source: PhantomData,
+    };
+    per_request(loader, remember).max_batch_size(max_batch)
 }
 
-fn per_request<T>(loader: T) -> DataLoader<T, HashMapCache> {
-    DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
+/// A DataLoader that, if `remember`, keeps what it loaded for its lifetime.
+fn per_request<T>(loader: T, remember: bool) -> DataLoader<T, HashMapCache> {
+    let loader = DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default());
+    loader.enable_all_cache(remember);
+    loader
 }
 
 /// One request's loaders. Over HTTP they also remember what they loaded for
@@ -570,38 +574,33 @@ pub struct Loaders {
 
 impl Loaders {
     pub fn for_request(stores: &Stores, viewer: &Viewer) -> Self {
-        Self::new(stores, viewer, viewer.needs_primary())
+        Self::new(stores, viewer, viewer.needs_primary(), true)
     }
 
-    /// Access checks and audit rows stay per request on a connection too:
-    /// the per-key cache of those two is off, so every event checks and
-    /// audits again.
+    /// No per-key memory on a connection: every event loads, checks access
+    /// and audits again.
     pub fn for_connection(stores: &Stores, viewer: &Viewer) -> Self {
-        let loaders = Self::new(stores, viewer, true);
-        loaders.accounts.enable_all_cache(false);
-        loaders.case_docs.enable_all_cache(false);
-        loaders.case_access.enable_all_cache(false);
-        loaders.case_audit.enable_all_cache(false);
-        loaders.doctors.enable_all_cache(false);
-        loaders.patients.enable_all_cache(false);
-        loaders.links.enable_all_cache(false);
-        loaders.messages.enable_all_cache(false);
-        loaders.files.enable_all_cache(false);
-        loaders
+        Self::new(stores, viewer, true, false)
     }
 
-    fn new(stores: &Stores, viewer: &Viewer, fresh: bool) -> Self {
+    fn new(stores: &Stores, viewer: &Viewer, fresh: bool, remember: bool) -> Self {
         Self {
-            accounts: batched(stores, fresh, 1000),
-            case_docs: batched(stores, fresh, 500),
-            case_access: per_request(crate::cases::loader::ReadAccess::new(stores, viewer)),
-            case_audit: per_request(crate::cases::loader::AuditWriter::new(stores, viewer)),
-            doctors: batched(stores, fresh, 1000),
-            patients: batched(stores, fresh, 1000),
-            links: batched(stores, fresh, 1000),
+            accounts: batched(stores, fresh, 1000, remember),
+            case_docs: batched(stores, fresh, 500, remember),
+            case_access: per_request(
+                crate::cases::loader::ReadAccess::new(stores, viewer),
+                remember,
+            ),
+            case_audit: per_request(
+                crate::cases::loader::AuditWriter::new(stores, viewer),
+                remember,
+            ),
+            doctors: batched(stores, fresh, 1000, remember),
+            patients: batched(stores, fresh, 1000, remember),
+            links: batched(stores, fresh, 1000, remember),
             // One OR term per key: keep statements short.
-            messages: batched(stores, fresh, 200),
-            files: batched(stores, fresh, 1000),
+            messages: batched(stores, fresh, 200, remember),
+            files: batched(stores, fresh, 1000, remember),
         }
     }
 }
@@ -630,7 +629,7 @@ pub async fn prefetch<S: Source>(
         loader
             .load_many(keys)
             .await
-            .map_err(|e| AppError::internal(anyhow::anyhow!("loading {}: {e:#}", S::NAME)))?;
+            .map_err(|e| loader_error(S::NAME, e))?;
     }
     Ok(())
 }
@@ -640,7 +639,12 @@ pub async fn load_one<S: Source>(loader: &Batched<S>, key: S::Key) -> AppResult<
     loader
         .load_one(key)
         .await
-        .map_err(|e| AppError::internal(anyhow::anyhow!("loading {}: {e:#}", S::NAME)))
+        .map_err(|e| loader_error(S::NAME, e))
+}
+
+/// A loader's failure as the internal error the client sees.
+pub fn loader_error(what: &str, e: Arc<anyhow::Error>) -> AppError {
+    AppError::internal(anyhow::anyhow!("loading {what}: {e:#}"))
 }
 
 #[cfg(test)]

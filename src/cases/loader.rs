@@ -131,31 +131,37 @@ impl Loader<AuditedRead> for AuditWriter {
     }
 }
 
-/// For a page that shows case documents: the documents, the viewer's access
-/// to their patients and the audit rows, one batch each, so the items find
-/// all three in the request's loaders (one audit insert per page).
-pub async fn prefetch_reads(
+/// The documents among `ids` the viewer may read, after their reads are
+/// audited (allowed and denied alike). One batch each for the documents,
+/// the access checks and the audit rows; a page calls it for all its items
+/// first, so each item then finds all three in the request's loaders.
+pub async fn read(
     loaders: &crate::loader::Loaders,
     ids: impl IntoIterator<Item = String>,
-) -> crate::error::AppResult<()> {
-    let internal =
-        |e: Arc<anyhow::Error>| crate::error::AppError::internal(anyhow::anyhow!("{e:#}"));
-    let docs = loaders.case_docs.load_many(ids).await.map_err(internal)?;
+) -> crate::error::AppResult<HashMap<String, CaseDoc>> {
+    use crate::loader::loader_error;
+    let mut docs = loaders
+        .case_docs
+        .load_many(ids)
+        .await
+        .map_err(|e| loader_error(CaseDocSource::NAME, e))?;
     if docs.is_empty() {
-        return Ok(());
+        return Ok(docs);
     }
     let access = loaders
         .case_access
         .load_many(docs.values().map(|d| d.patient_id))
         .await
-        .map_err(internal)?;
+        .map_err(|e| loader_error("case access", e))?;
+    let allowed = |d: &CaseDoc| access.get(&d.patient_id).copied().unwrap_or(false);
     loaders
         .case_audit
-        .load_many(docs.values().map(|d| {
-            let allowed = access.get(&d.patient_id).copied().unwrap_or(false);
-            (d.id.clone(), d.patient_id, allowed)
-        }))
+        .load_many(
+            docs.values()
+                .map(|d| (d.id.clone(), d.patient_id, allowed(d))),
+        )
         .await
-        .map_err(internal)?;
-    Ok(())
+        .map_err(|e| loader_error("case audit", e))?;
+    docs.retain(|_, d| allowed(d));
+    Ok(docs)
 }

@@ -107,7 +107,7 @@ impl MessagingQuery {
             .field("caseDocument")
             .exists()
         {
-            crate::cases::loader::prefetch_reads(
+            crate::cases::loader::read(
                 loaders,
                 messages.iter().filter_map(|m| m.case_document_id.clone()),
             )

@@ -120,25 +120,8 @@ impl Message {
         let Some(id) = &self.case_document_id else {
             return Ok(None);
         };
-        let loaders = loaders(ctx)?;
-        let Some(doc) = load_one(&loaders.case_docs, id.clone()).await? else {
-            return Ok(None);
-        };
-        let internal = |e: std::sync::Arc<anyhow::Error>| {
-            crate::error::AppError::internal(anyhow::anyhow!("{e:#}"))
-        };
-        let allowed = loaders
-            .case_access
-            .load_one(doc.patient_id)
-            .await
-            .map_err(internal)?
-            .unwrap_or(false);
-        loaders
-            .case_audit
-            .load_one((doc.id.clone(), doc.patient_id, allowed))
-            .await
-            .map_err(internal)?;
-        Ok(allowed.then_some(CaseDocument(doc)))
+        let mut readable = crate::cases::loader::read(loaders(ctx)?, [id.clone()]).await?;
+        Ok(readable.remove(id).map(CaseDocument))
     }
     /// The sender's own id for the message (idempotent retries).
     async fn client_id(&self) -> &str {

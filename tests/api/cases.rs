@@ -34,25 +34,7 @@ async fn world() -> World {
     let (doctor, doctor_id) = app.doctor("doc@example.com", "Oncology").await;
     let (stranger_doctor, _) = app.doctor("stranger@example.com", "Oncology").await;
     let (other_patient, _) = app.patient("other@example.com").await;
-    let r = app
-        .gql(
-            Some(&patient),
-            "mutation($d: ID!) { requestCareLink(doctorId: $d) { id } }",
-            json!({ "d": doctor_id }),
-        )
-        .await;
-    let doctor_link = r
-        .data("requestCareLink.id")
-        .as_str()
-        .expect("id")
-        .to_owned();
-    app.gql(
-        Some(&doctor),
-        "mutation($id: ID!) { respondCareLink(id: $id, accept: true) { id } }",
-        json!({ "id": doctor_link }),
-    )
-    .await
-    .data("respondCareLink");
+    let doctor_link = app.care_link(&patient, &doctor, &doctor_id).await;
     World {
         app,
         patient,

@@ -416,6 +416,29 @@ impl TestApp {
         replica_caught_up(&self.config).await;
     }
 
+    /// A care link the patient asks for and the doctor accepts; returns its id.
+    pub async fn care_link(&self, patient: &str, doctor: &str, doctor_id: &str) -> String {
+        let link = self
+            .gql(
+                Some(patient),
+                "mutation($d: ID!) { requestCareLink(doctorId: $d) { id } }",
+                json!({ "d": doctor_id }),
+            )
+            .await
+            .data("requestCareLink.id")
+            .as_str()
+            .expect("link id")
+            .to_owned();
+        self.gql(
+            Some(doctor),
+            "mutation($id: ID!) { respondCareLink(id: $id, accept: true) { id } }",
+            json!({ "id": link }),
+        )
+        .await
+        .data("respondCareLink");
+        link
+    }
+
     /// `/metrics` as text.
     pub async fn metrics(&self) -> String {
         self.client

@@ -52,21 +52,7 @@ async fn link_patients(
     let mut out = Vec::new();
     for i in 0..n {
         let (token, id) = app.patient(&format!("{tag}{i}@example.com")).await;
-        let link = app
-            .gql(
-                Some(&token),
-                "mutation($d: ID!) { requestCareLink(doctorId: $d) { id } }",
-                json!({ "d": doctor_id }),
-            )
-            .await;
-        let link = link.data("requestCareLink.id").clone();
-        app.gql(
-            Some(doctor),
-            "mutation($id: ID!) { respondCareLink(id: $id, accept: true) { id } }",
-            json!({ "id": link }),
-        )
-        .await
-        .data("respondCareLink");
+        app.care_link(&token, doctor, doctor_id).await;
         out.push((token, id));
     }
     out
@@ -167,22 +153,7 @@ async fn a_case_document_list_with_authors_costs_the_same_at_any_size() {
         let (d, d_id) = app
             .doctor(&format!("cases-d{i}@example.com"), "Oncology")
             .await;
-        let link = app
-            .gql(
-                Some(&patient),
-                "mutation($d: ID!) { requestCareLink(doctorId: $d) { id } }",
-                json!({ "d": d_id }),
-            )
-            .await
-            .data("requestCareLink.id")
-            .clone();
-        app.gql(
-            Some(&d),
-            "mutation($id: ID!) { respondCareLink(id: $id, accept: true) { id } }",
-            json!({ "id": link }),
-        )
-        .await
-        .data("respondCareLink");
+        app.care_link(&patient, &d, &d_id).await;
         doctors.push(d);
     }
     for i in 0..15 {

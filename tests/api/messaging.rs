@@ -31,25 +31,7 @@ pub async fn chat_on(app: TestApp, tag: &str) -> Chat {
         .doctor(&format!("doc-{tag}@example.com"), "Cardiology")
         .await;
     let (patient, _) = app.patient(&format!("pat-{tag}@example.com")).await;
-    let r = app
-        .gql(
-            Some(&patient),
-            "mutation($d: ID!) { requestCareLink(doctorId: $d) { id } }",
-            json!({ "d": doctor_id }),
-        )
-        .await;
-    let link = r
-        .data("requestCareLink.id")
-        .as_str()
-        .expect("id")
-        .to_owned();
-    app.gql(
-        Some(&doctor),
-        "mutation($id: ID!) { respondCareLink(id: $id, accept: true) { id } }",
-        json!({ "id": link }),
-    )
-    .await
-    .data("respondCareLink");
+    let link = app.care_link(&patient, &doctor, &doctor_id).await;
     let c = app.gql(Some(&patient), CONVERSATIONS, json!({})).await;
     let conversation = c
         .data("conversations.edges.0.node.id")
@@ -355,21 +337,7 @@ async fn the_dashboard_subscription_sees_every_conversation() {
     let mut patients = Vec::new();
     for i in 0..3 {
         let (p, _) = app.patient(&format!("dp{i}@example.com")).await;
-        let r = app
-            .gql(
-                Some(&p),
-                "mutation($d: ID!) { requestCareLink(doctorId: $d) { id } }",
-                json!({ "d": doctor_id }),
-            )
-            .await;
-        let link = r.data("requestCareLink.id").clone();
-        app.gql(
-            Some(&doctor),
-            "mutation($id: ID!) { respondCareLink(id: $id, accept: true) { id } }",
-            json!({ "id": link }),
-        )
-        .await
-        .data("respondCareLink");
+        app.care_link(&p, &doctor, &doctor_id).await;
         let conv = app
             .gql(Some(&p), CONVERSATIONS, json!({}))
             .await

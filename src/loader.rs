@@ -55,6 +55,11 @@ pub fn is_hold(value: &[u8]) -> bool {
     value == HOLD
 }
 
+/// Hold markers for `keys`, ready for `set_many`.
+fn holds(keys: &[String]) -> Vec<(String, Vec<u8>)> {
+    keys.iter().map(|k| (k.clone(), HOLD.to_vec())).collect()
+}
+
 /// Longest id part kept readable in a key; longer ones are hashed.
 const MAX_KEY_PART: usize = 64;
 /// Invalidations kept while the cache is unreachable.
@@ -310,8 +315,7 @@ impl CacheLayer {
             h.pending.iter().cloned().collect()
         };
         let hold = self.inner.hold;
-        let entries: Vec<(String, Vec<u8>)> =
-            pending.iter().map(|k| (k.clone(), HOLD.to_vec())).collect();
+        let entries = holds(&pending);
         let replayed = self
             .call("probe", async {
                 self.inner.cache.ping().await?;
@@ -363,8 +367,7 @@ impl CacheLayer {
 
     /// [`Self::invalidate`] for keys built elsewhere (the session cache).
     pub async fn invalidate_keys(&self, keys: Vec<String>) {
-        let entries: Vec<(String, Vec<u8>)> =
-            keys.iter().map(|k| (k.clone(), HOLD.to_vec())).collect();
+        let entries = holds(&keys);
         let done = self.reachable().await
             && self
                 .call(
